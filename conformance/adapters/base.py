@@ -1,0 +1,333 @@
+"""The adapter protocol: a few primitives per framework, everything else shared.
+
+A property test never names a framework. It talks to an :class:`Adapter`,
+which turns framework-neutral requests (build this :class:`~conformance.arch.Arch`,
+read this parameter, apply this initialiser to that sub-block) into the
+framework's own documented idioms, and which carries the framework's
+documented facts (:class:`Facts`) as data.
+
+A new framework is one module subclassing :class:`Adapter` plus one entry
+point in the ``conformance.adapters`` group. Primitives a framework cannot
+express raise :class:`NotApplicable` (through :meth:`Adapter.require`) with
+the reason; primitives a subclass forgot raise ``NotImplementedError``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+from dataclasses import dataclass, field
+from pathlib import Path as FsPath
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+from conformance.arch import Arch, Kind, Path
+
+Model = Any  # a framework's native model object
+Block = Any  # a native container or layer inside a model
+Param = Any  # a framework's native parameter object
+Index = tuple[Any, ...]  # a numpy-style index: ints and slices
+
+
+class NotInstalled(RuntimeError):
+    """The adapter's framework cannot be imported in this environment."""
+
+
+class NotApplicable(Exception):
+    """The framework cannot express what a clause asks; the message says why."""
+
+
+class Uninitialized(Exception):
+    """A parameter's value was read before its shape was known (deferred init)."""
+
+
+# The capability names a property may `require`. Keeping them in one place
+# lets the meta-tests check that every adapter declares only known ones.
+CAPABILITIES = frozenset(
+    {
+        "deferred_init",  # build with unknown input dims, infer on first forward
+        "explicit_initialize",  # a separate initialise step with a force_reinit rule (Gluon)
+        "pattern_selection",  # select parameters by a name pattern (collect_params('.*weight'))
+        "whole_model_save",  # save and load a whole model, not only its weights
+        "block_names",  # a container accepts caller-chosen names for its children
+        "custom_initializer",  # a user-defined initialiser through the framework's own mechanism
+    }
+)
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the adapter needs to know about its framework to drive it: layout,
+    naming rules, loading modes, tolerances, capabilities. What the framework
+    documents about its *behaviour* (default laws, gradient slots, ...) lives in
+    the catalogue's clause params, where the properties read it; nothing here
+    is a verdict."""
+
+    # The weight layout the adapter converts from and to; the catalogue's
+    # access.weight-layout clause holds the documented layout it is checked against.
+    weight_layout: Literal["out_in", "in_out"]
+    # Characters a block name may not contain (where block_names is a capability).
+    forbidden_name_chars: str = ""
+    name_separator: str = "."
+    # Loading modes the framework documents for weights ("strict", ...).
+    load_modes: tuple[str, ...] = ("default",)
+    # Absolute and relative tolerance for float32 comparison with the reference.
+    atol: float = 1e-5
+    rtol: float = 1e-4
+    capabilities: frozenset[str] = field(default_factory=frozenset)
+
+    def __post_init__(self) -> None:
+        unknown = set(self.capabilities) - CAPABILITIES
+        if unknown:
+            raise ValueError(f"unknown capabilities {sorted(unknown)}; known: {sorted(CAPABILITIES)}")
+
+
+@dataclass(frozen=True)
+class Init:
+    """A framework-neutral request for a built-in or custom initialiser.
+
+    ``kind`` is one of ``normal`` (mean, std), ``zeros``, ``constant`` (value),
+    ``uniform`` (low, high), ``xavier_uniform``, ``xavier_normal`` and
+    ``mixture`` (the chapter's custom initialiser: U(5, 10) w.p. 1/4, 0 w.p.
+    1/2, U(-10, -5) w.p. 1/4, written with the framework's own
+    custom-initialiser mechanism).
+    """
+
+    kind: Literal["normal", "zeros", "constant", "uniform", "xavier_uniform", "xavier_normal", "mixture"]
+    mean: float = 0.0
+    std: float = 1.0
+    value: float = 0.0
+    low: float = 0.0
+    high: float = 1.0
+
+
+class Adapter:
+    """Base of every adapter. Subclasses set the class attributes and override
+    the primitives; the helpers below them are written once, here."""
+
+    name: ClassVar[str]
+    #: distribution whose version is reported (``importlib.metadata`` name)
+    distribution: ClassVar[str]
+    #: the module whose import proves the framework is installed
+    module: ClassVar[str]
+    facts: ClassVar[Facts]
+
+    # -- identity ------------------------------------------------------------
+    @classmethod
+    def installed(cls) -> bool:
+        try:
+            importlib.import_module(cls.module)
+        except ImportError:
+            return False
+        return True
+
+    @classmethod
+    def version(cls) -> str:
+        try:
+            return importlib.metadata.version(cls.distribution)
+        except importlib.metadata.PackageNotFoundError as exc:
+            raise NotInstalled(f"{cls.distribution} is not installed") from exc
+
+    @classmethod
+    def deviations_file(cls) -> FsPath | None:
+        """The known-deviations file shipped for this adapter, if any. Built-in
+        adapters keep theirs in ``conformance/adapters/xfails/<name>.txt``; a
+        third-party adapter overrides this to point at its own."""
+        path = FsPath(__file__).parent / "xfails" / f"{cls.name}.txt"
+        return path if path.is_file() else None
+
+    def backend(self) -> str | None:
+        """The compute backend, for frameworks that have several."""
+        return None
+
+    def block_name_ok(self, name: str) -> bool:
+        """Whether the framework documents ``name`` as acceptable for a child
+        block: by default, no forbidden character. Adapters add the names their
+        framework reserves (PyTorch: the container's own attribute names)."""
+        return not (set(name) & set(self.facts.forbidden_name_chars))
+
+    def require(self, capability: str) -> None:
+        """Raise :class:`NotApplicable` unless the framework has ``capability``."""
+        if capability not in CAPABILITIES:
+            raise ValueError(f"unknown capability {capability!r}")
+        if capability not in self.facts.capabilities:
+            raise NotApplicable(f"{self.name} has no {capability.replace('_', ' ')}")
+
+    # -- primitives: building ------------------------------------------------
+    def seed(self, seed: int) -> None:
+        """Seed the framework's global random state, with its documented call."""
+        raise NotImplementedError
+
+    def build(self, arch: Arch) -> Model:
+        """A native model computing ``arch``; tied nodes are one layer object.
+        With ``arch.lazy`` the input dimensions are left for the first forward."""
+        raise NotImplementedError
+
+    def child(self, block: Block, index: int) -> Block:
+        """The ``index``-th child, through the framework's indexing idiom."""
+        raise NotImplementedError
+
+    def num_children(self, block: Block) -> int:
+        raise NotImplementedError
+
+    # -- primitives: parameters ------------------------------------------------
+    def layer_params(self, layer: Block) -> list[tuple[str, Param]]:
+        """The layer's own parameters as the framework lists them, each with its
+        role (``weight`` or ``bias``); empty for parameter-free layers."""
+        raise NotImplementedError
+
+    def all_params(self, model: Model) -> list[tuple[str, Param]]:
+        """The framework's listing of every parameter, with the framework's names."""
+        raise NotImplementedError
+
+    def state_dict(self, model: Model) -> list[tuple[str, np.ndarray]]:
+        """The framework's state-dict view: keys and (native layout) values."""
+        raise NotImplementedError
+
+    def lookup(self, model: Model, name: str) -> Param:
+        """The parameter called ``name``, found by the framework's lookup idiom."""
+        raise NotImplementedError
+
+    def select(self, model: Model, pattern: str) -> list[tuple[str, Param]]:
+        """Parameters whose names match ``pattern`` (capability ``pattern_selection``)."""
+        self.require("pattern_selection")
+        raise NotImplementedError
+
+    def read(self, param: Param) -> np.ndarray:
+        """A copy of the value, native layout; :class:`Uninitialized` if unknown yet."""
+        raise NotImplementedError
+
+    def dtype(self, param: Param) -> str:
+        raise NotImplementedError
+
+    def shape(self, param: Param) -> tuple[int | None, ...] | None:
+        """The shape, with ``None`` for a dimension not known yet; ``None`` when
+        nothing is known about the shape (deferred initialisation)."""
+        raise NotImplementedError
+
+    def grad(self, param: Param) -> np.ndarray | None:
+        """The gradient slot: ``None`` when empty, else a copy (native layout)."""
+        raise NotImplementedError
+
+    def write(self, param: Param, value: np.ndarray) -> None:
+        """Replace the whole value (native layout) with the framework's idiom."""
+        raise NotImplementedError
+
+    def assign(self, param: Param, index: Index, value: np.ndarray | float) -> None:
+        """Slice or element assignment, ``data[index] = value``, through the
+        documented idiom (``.data[...]``, ``[...].assign``, ``data()[...]``)."""
+        raise NotImplementedError
+
+    def same(self, p: Param, q: Param) -> bool:
+        """Whether two handles are one parameter object."""
+        return p is q
+
+    # -- primitives: initialisation ------------------------------------------
+    def initialize(
+        self, block: Block, *, weight: Init | None = None, bias: Init | None = None, force: bool = True
+    ) -> None:
+        """Apply initialisers to every dense layer in ``block`` (a model or a
+        sub-block) with the framework's mechanism; ``None`` leaves that role
+        alone. ``force`` is Gluon's ``force_reinit`` where the framework has an
+        explicit initialise step."""
+        raise NotImplementedError
+
+    def initialize_all(self, model: Model, init: Init, *, force: bool) -> None:
+        """The model-wide initialise step of frameworks that have one (Gluon's
+        ``net.initialize(init, force_reinit=force)``): ``init`` is the global
+        initialiser, each parameter's own initialiser (a Dense bias's 'zeros')
+        taking precedence as the framework documents. Capability
+        ``explicit_initialize``."""
+        self.require("explicit_initialize")
+        raise NotImplementedError
+
+    # -- primitives: computing -------------------------------------------------
+    def forward(self, model: Model, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def zero_grad(self, model: Model) -> None:
+        raise NotImplementedError
+
+    def backward(self, model: Model, x: np.ndarray, upstream: np.ndarray) -> None:
+        """Run one backward pass of ``sum(forward(x) * upstream)``, leaving the
+        gradients in the parameters' gradient slots as the framework does."""
+        raise NotImplementedError
+
+    def sgd_step(self, model: Model, lr: float) -> None:
+        """One step of the framework's own plain SGD optimiser over the model's
+        parameters, using the gradients currently in the slots."""
+        raise NotImplementedError
+
+    # -- primitives: serialisation -----------------------------------------------
+    def save_weights(self, model: Model, path: FsPath) -> None:
+        raise NotImplementedError
+
+    def load_weights(self, model: Model, path: FsPath, mode: str) -> Model:
+        """Load weights saved by :meth:`save_weights` into ``model`` using one of
+        ``facts.load_modes``; returns the model to use afterwards."""
+        raise NotImplementedError
+
+    def save_model(self, model: Model, path: FsPath) -> None:
+        self.require("whole_model_save")
+        raise NotImplementedError
+
+    def load_model(self, path: FsPath) -> Model:
+        self.require("whole_model_save")
+        raise NotImplementedError
+
+    # -- built once on the primitives -------------------------------------------
+    def block_at(self, model: Model, path: Path) -> Block:
+        """Structural indexing: ``block_at(net, (0, 1, 0))`` is ``net[0][1][0]``."""
+        block = model
+        for i in path:
+            block = self.child(block, i)
+        return block
+
+    def param_at(self, model: Model, path: Path, kind: Kind) -> Param:
+        """The ``kind`` parameter of the dense layer at ``path``."""
+        params = dict(self.layer_params(self.block_at(model, path)))
+        if kind not in params:
+            raise KeyError(f"layer at {path} has no {kind}; it has {sorted(params)}")
+        return params[kind]
+
+    def to_canonical(self, kind: Kind, value: np.ndarray) -> np.ndarray:
+        """Native layout -> the reference's (out, in) layout."""
+        if kind == "weight" and self.facts.weight_layout == "in_out":
+            return np.ascontiguousarray(value.T)
+        return value
+
+    def to_native(self, kind: Kind, value: np.ndarray) -> np.ndarray:
+        """The reference's (out, in) layout -> native layout."""
+        return self.to_canonical(kind, value)  # a transpose is its own inverse
+
+    def canonical_shape(self, kind: Kind, fan_in: int, fan_out: int) -> tuple[int, ...]:
+        return (fan_out, fan_in) if kind == "weight" else (fan_out,)
+
+    def native_shape(self, kind: Kind, fan_in: int, fan_out: int) -> tuple[int, ...]:
+        if kind == "bias":
+            return (fan_out,)
+        return (fan_out, fan_in) if self.facts.weight_layout == "out_in" else (fan_in, fan_out)
+
+    def read_params(self, model: Model, arch: Arch) -> dict[tuple[Path, Kind], np.ndarray]:
+        """Every parameter of ``model`` in canonical layout, keyed by (path, kind)."""
+        return {
+            (p, k): self.to_canonical(k, self.read(self.param_at(model, p, k))) for p, k in arch.param_refs()
+        }
+
+    def write_params(self, model: Model, values: dict[tuple[Path, Kind], np.ndarray]) -> None:
+        """Write canonical-layout values into ``model`` with :meth:`write`."""
+        for (p, k), v in values.items():
+            self.write(self.param_at(model, p, k), self.to_native(k, np.asarray(v, dtype=np.float32)))
+
+    def read_grads(self, model: Model, arch: Arch) -> dict[tuple[Path, Kind], np.ndarray | None]:
+        out: dict[tuple[Path, Kind], np.ndarray | None] = {}
+        for p, k in arch.param_refs():
+            g = self.grad(self.param_at(model, p, k))
+            out[(p, k)] = None if g is None else self.to_canonical(k, g)
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        """Framework identity for the report header."""
+        return {"name": self.name, "version": self.version(), "backend": self.backend()}
+

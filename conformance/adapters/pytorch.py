@@ -1,0 +1,311 @@
+"""PyTorch adapter: the idioms of the PyTorch edition of the chapter.
+
+Every primitive is written the way the chapter writes it: ``net[2]`` for
+indexing, ``named_parameters()`` / ``state_dict()`` for listings, ``.data``
+for reading and writing values, ``net.apply(fn)`` with ``type(m) == nn.Linear``
+for initialisation, ``add_module`` for named blocks, and one shared
+``nn.Linear`` object for tying.
+
+torch is imported lazily (see :func:`_torch`): importing this module, and so
+listing the registered adapters, must work where torch is not installed.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path as FsPath
+from types import ModuleType
+from typing import Any, ClassVar
+
+import numpy as np
+
+from conformance.adapters.base import (
+    Adapter,
+    Block,
+    Facts,
+    Index,
+    Init,
+    Model,
+    Param,
+    NotApplicable,
+    Uninitialized,
+)
+from conformance.arch import Arch, Dense, Flatten, Node, Path, ReLU, Sequential
+
+
+@functools.lru_cache(maxsize=None)
+def _torch() -> ModuleType:
+    """torch, imported on first use only."""
+    import torch
+
+    return torch
+
+
+def _is_lazy(p: Any) -> bool:
+    """An ``UninitializedParameter`` of a LazyLinear that has not seen a batch."""
+    return bool(_torch().nn.parameter.is_lazy(p))
+
+
+def _not_materialised(what: str) -> Uninitialized:
+    return Uninitialized(
+        f"{what}: the LazyLinear has not seen a batch yet, so its shapes are unknown; "
+        "torch documents running a forward pass first (nn.LazyLinear, nn.modules.lazy.LazyModuleMixin)"
+    )
+
+
+def _as_tensor(value: np.ndarray | float) -> Any:
+    # A fresh, writable, C-contiguous float32 copy: torch.from_numpy warns on
+    # read-only arrays and rejects negative strides, and float32 is the
+    # parameters' dtype (torch casts on assignment anyway).
+    return _torch().from_numpy(np.array(value, dtype=np.float32, order="C", copy=True))
+
+
+#: load mode -> keyword arguments of ``Module.load_state_dict``
+_LOAD_MODES: dict[str, dict[str, bool]] = {
+    "strict": {"strict": True},
+    "non-strict": {"strict": False},
+    "assign": {"strict": True, "assign": True},
+}
+
+
+class TorchAdapter(Adapter):
+    name: ClassVar[str] = "torch"
+    distribution: ClassVar[str] = "torch"
+    module: ClassVar[str] = "torch"
+
+    facts: ClassVar[Facts] = Facts(
+        # torch.nn.Linear docs: "weight: ... of shape (out_features, in_features)".
+        weight_layout="out_in",
+        # torch.nn.Module.add_module raises KeyError for a name containing "."
+        # ("module name can't contain \".\"") and for the empty name; "." is the
+        # separator of qualified names ("0.block 0.0.weight", get_parameter).
+        forbidden_name_chars=".",
+        name_separator=".",
+        # torch.nn.Module.load_state_dict(state_dict, strict=True, assign=False) docs:
+        # strict=True, strict=False, and assign=True ("preserves properties of the
+        # Tensors in the state dict"); the file is read with
+        # torch.load(path, weights_only=True) as the serialization docs recommend.
+        load_modes=("strict", "non-strict", "assign"),
+        # float32 against a float64 oracle: one float32 op has relative error
+        # ~6e-8; the nets here have widths <= ~32 and a few layers, so the
+        # accumulated error stays near 1e-6 of the sum of |terms|, which is what
+        # rtol multiplies (see specs/README.md, Tolerances): two orders of margin.
+        atol=1e-5,
+        rtol=1e-4,
+        capabilities=frozenset(
+            {
+                "deferred_init",  # nn.LazyLinear: in_features inferred on the first forward
+                "block_names",  # nn.Module.add_module(name, child), the chapter's block2()
+                "whole_model_save",  # torch.save(model) / torch.load(path, weights_only=False)
+                "custom_initializer",  # a plain function applied with net.apply (the chapter's my_init)
+            }
+        ),
+    )
+
+    def block_name_ok(self, name: str) -> bool:
+        # Module.add_module raises KeyError("attribute '...' already exists")
+        # for a name that is already an attribute of the container
+        # (`children`, `forward`, `training`, ...), besides "." and "".
+        return super().block_name_ok(name) and not hasattr(_torch().nn.Sequential(), name)
+
+    # -- building --------------------------------------------------------------
+    def seed(self, seed: int) -> None:
+        _torch().manual_seed(seed)
+
+    def build(self, arch: Arch) -> Model:
+        nn = _torch().nn
+        in_features = {u.path: u.in_features for u in arch.dense_uses()}
+        tied: dict[str, Any] = {}  # tie key -> the one nn.Linear used at every position
+
+        def dense(node: Dense, path: Path) -> Any:
+            if node.tie is not None and node.tie in tied:
+                return tied[node.tie]
+            layer = nn.LazyLinear(node.units) if arch.lazy else nn.Linear(in_features[path], node.units)
+            if node.tie is not None:
+                tied[node.tie] = layer
+            return layer
+
+        def make(node: Node, path: Path) -> Any:
+            if isinstance(node, Sequential):
+                seq = nn.Sequential()
+                for i, child in enumerate(node.children):
+                    # The chapter's block2(): add_module with a caller-chosen
+                    # name; positional names are what nn.Sequential(*layers) uses.
+                    seq.add_module(child.name if child.name is not None else str(i), make(child, path + (i,)))
+                return seq
+            if isinstance(node, Dense):
+                return dense(node, path)
+            if isinstance(node, ReLU):
+                return nn.ReLU()
+            if isinstance(node, Flatten):
+                return nn.Flatten()
+            raise TypeError(f"unknown node type {type(node).__name__} at {path}")
+
+        return make(arch.root, ())
+
+    def child(self, block: Block, index: int) -> Block:
+        return block[index]  # net[2], rgnet[0][1][0]
+
+    def num_children(self, block: Block) -> int:
+        # len(nn.Sequential) counts positions, so a tied layer counts at each use.
+        if isinstance(block, _torch().nn.Sequential):
+            return len(block)
+        return len(list(block.children()))  # 0 for nn.Linear / nn.ReLU / nn.Flatten
+
+    # -- parameters ------------------------------------------------------------
+    def layer_params(self, layer: Block) -> list[tuple[str, Param]]:
+        # nn.Linear names its parameters by role already: "weight", "bias".
+        # Works on an unmaterialised LazyLinear too (UninitializedParameter objects).
+        return list(layer.named_parameters(recurse=False))
+
+    def all_params(self, model: Model) -> list[tuple[str, Param]]:
+        return list(model.named_parameters())
+
+    def state_dict(self, model: Model) -> list[tuple[str, np.ndarray]]:
+        out: list[tuple[str, np.ndarray]] = []
+        for k, v in model.state_dict().items():
+            if _is_lazy(v):
+                raise _not_materialised(f"state_dict()[{k!r}]")
+            out.append((k, v.detach().cpu().numpy().copy()))
+        return out
+
+    def lookup(self, model: Model, name: str) -> Param:
+        return model.get_parameter(name)
+
+    def read(self, param: Param) -> np.ndarray:
+        if _is_lazy(param):
+            raise _not_materialised("read")
+        return param.detach().cpu().numpy().copy()
+
+    def dtype(self, param: Param) -> str:
+        return str(param.dtype).removeprefix("torch.")  # torch.float32 -> "float32"
+
+    def shape(self, param: Param) -> tuple[int | None, ...] | None:
+        # UninitializedParameter.shape raises RuntimeError (while .size() says
+        # torch.Size([0])); neither is a shape, so report "nothing known".
+        if _is_lazy(param):
+            return None
+        return tuple(int(d) for d in param.shape)
+
+    def grad(self, param: Param) -> np.ndarray | None:
+        g = param.grad
+        return None if g is None else g.detach().cpu().numpy().copy()
+
+    def write(self, param: Param, value: np.ndarray) -> None:
+        # The chapter's idiom, `net[0].weight.data[:] = ...`: writing through
+        # .data changes the Parameter's storage in place, so the Parameter
+        # object (and every tied use of it) is kept, and autograd does not
+        # record the write. (p.copy_ under no_grad would also keep the object
+        # but is not what the chapter shows.)
+        if _is_lazy(param):
+            raise _not_materialised("write")
+        value = np.asarray(value)
+        if tuple(value.shape) != tuple(param.shape):
+            # .data[...] = v broadcasts silently; a whole-value write of the
+            # wrong shape is a bug in the caller, not something to broadcast.
+            raise ValueError(f"write of shape {value.shape} into a parameter of shape {tuple(param.shape)}")
+        param.data[...] = _as_tensor(value)
+
+    def assign(self, param: Param, index: Index, value: np.ndarray | float) -> None:
+        if _is_lazy(param):
+            raise _not_materialised("assign")
+        param.data[index] = _as_tensor(value)  # the chapter's net[0].weight.data[0, 0] = 42
+
+    # -- initialisation ----------------------------------------------------------
+    def initialize(
+        self, block: Block, *, weight: Init | None = None, bias: Init | None = None, force: bool = True
+    ) -> None:
+        # `force` is Gluon's force_reinit; torch has no separate initialise
+        # step, nn.init always overwrites, so it is ignored.
+        del force
+        torch = _torch()
+        nn = torch.nn
+
+        def init_(p: Any, spec: Init) -> None:
+            if spec.kind == "normal":
+                nn.init.normal_(p, mean=spec.mean, std=spec.std)
+            elif spec.kind == "zeros":
+                nn.init.zeros_(p)
+            elif spec.kind == "constant":
+                nn.init.constant_(p, spec.value)
+            elif spec.kind == "uniform":
+                nn.init.uniform_(p, spec.low, spec.high)
+            elif spec.kind == "xavier_uniform":
+                nn.init.xavier_uniform_(p)
+            elif spec.kind == "xavier_normal":
+                nn.init.xavier_normal_(p)
+            elif spec.kind == "mixture":
+                # The chapter's my_init, verbatim.
+                nn.init.uniform_(p, -10, 10)
+                p.data *= p.data.abs() >= 5
+            else:
+                raise ValueError(f"unknown initialiser kind {spec.kind!r}")
+
+        def fn(m: Any) -> None:
+            # The chapter tests `type(m) == nn.Linear`. A LazyLinear turns into
+            # an nn.Linear (its __class__ is swapped) on its first forward, but
+            # a LazyLinear whose parameters were materialised by
+            # load_state_dict keeps its class until then, so it is accepted
+            # too; one that has not seen any shape cannot be initialised
+            # (nn.init raises ValueError on an UninitializedParameter).
+            if isinstance(m, nn.LazyLinear):
+                if m.has_uninitialized_params():
+                    # Not a failure of torch: its documented initialisers have
+                    # no way to be chosen before the shape is known.
+                    raise NotApplicable(
+                        "torch.nn.init cannot initialise a LazyLinear before its first forward "
+                        "(ValueError on an UninitializedParameter); initialise after inference"
+                    )
+            elif type(m) != nn.Linear:  # noqa: E721 -- the chapter's exact-type test
+                return
+            if weight is not None:
+                init_(m.weight, weight)
+            if bias is not None:
+                init_(m.bias, bias)
+
+        # Module.apply visits each module object once (children() de-duplicates),
+        # so a tied layer is initialised once, then the block itself.
+        block.apply(fn)
+
+    # -- computing -----------------------------------------------------------------
+    def forward(self, model: Model, x: np.ndarray) -> np.ndarray:
+        torch = _torch()
+        with torch.no_grad():
+            y = model(_as_tensor(x))
+        return y.detach().cpu().numpy().copy()
+
+    def zero_grad(self, model: Model) -> None:
+        model.zero_grad(set_to_none=True)
+
+    def backward(self, model: Model, x: np.ndarray, upstream: np.ndarray) -> None:
+        (model(_as_tensor(x)) * _as_tensor(upstream)).sum().backward()
+
+    def sgd_step(self, model: Model, lr: float) -> None:
+        # model.parameters() lists a tied Parameter once, so it steps once.
+        _torch().optim.SGD(model.parameters(), lr=lr).step()
+
+    # -- serialisation -----------------------------------------------------------------
+    def save_weights(self, model: Model, path: FsPath) -> None:
+        torch = _torch()
+        sd = model.state_dict()
+        # torch.save accepts UninitializedParameter values, but the file then
+        # fails torch.load(weights_only=True) with UnpicklingError; say why here.
+        for k, v in sd.items():
+            if _is_lazy(v):
+                raise _not_materialised(f"save_weights ({k!r})")
+        torch.save(sd, path)
+
+    def load_weights(self, model: Model, path: FsPath, mode: str) -> Model:
+        if mode not in _LOAD_MODES:
+            raise ValueError(f"unknown load mode {mode!r}; known modes: {', '.join(_LOAD_MODES)}")
+        torch = _torch()
+        model.load_state_dict(torch.load(path, weights_only=True), **_LOAD_MODES[mode])
+        return model
+
+    def save_model(self, model: Model, path: FsPath) -> None:
+        _torch().save(model, path)
+
+    def load_model(self, path: FsPath) -> Model:
+        # A whole model is a pickled nn.Module: weights_only=True (the default
+        # since torch 2.6) refuses it, so this is the documented opt-out.
+        return _torch().load(path, weights_only=False)

@@ -1,0 +1,65 @@
+"""Sampling laws written in the catalogue's params, turned into checks.
+
+A law is a mapping from a clause's params: ``family`` (uniform, normal,
+truncated_normal, zeros) and either a fixed ``bound`` / ``std`` or a ``fan``
+(fan_in, fan_out, fan_avg) with a ``scale``: the bound or pre-truncation
+standard deviation is ``sqrt(scale / fan)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy import stats as sps
+
+from conformance.stats import StatRecorder, truncated_normal_cdf
+
+#: checks a law spends per sample (see check_law)
+CHECKS_PER_LAW = 1
+
+
+def _fan(law: dict[str, Any], fan_in: int, fan_out: int) -> float:
+    fan = law.get("fan")
+    if fan == "fan_in":
+        return fan_in
+    if fan == "fan_out":
+        return fan_out
+    if fan == "fan_avg":
+        return (fan_in + fan_out) / 2
+    raise ValueError(f"law {law} needs a fixed bound/std or a fan of fan_in, fan_out, fan_avg")
+
+
+def scale_of(law: dict[str, Any], fan_in: int, fan_out: int) -> float:
+    """The uniform bound or the (pre-truncation) standard deviation."""
+    for fixed in ("bound", "std"):
+        if fixed in law:
+            return float(law[fixed])
+    return float(np.sqrt(float(law.get("scale", 1.0)) / _fan(law, fan_in, fan_out)))
+
+
+def check_law(stat: StatRecorder, sample: np.ndarray, law: dict[str, Any], fan_in: int, fan_out: int,
+              *, what: str) -> None:
+    """Assert ``sample`` follows ``law``: its support exactly (no alpha spent),
+    its distribution with one Kolmogorov-Smirnov check (``CHECKS_PER_LAW``)."""
+    x = np.asarray(sample, dtype=np.float64).ravel()
+    family = law.get("family")
+    if family == "zeros":
+        nz = np.flatnonzero(x)
+        assert nz.size == 0, f"{what}: documented zeros, {nz.size} of {x.size} entries are not 0 (e.g. {x[nz[0]]})"
+        return
+    s = scale_of(law, fan_in, fan_out)
+    # float32 rounding of a bound computed in float64 may put an entry one ulp out
+    slack = float(np.spacing(np.float32(s)))
+    if family == "uniform":
+        worst = float(np.abs(x).max())
+        assert worst <= s + slack, f"{what}: |entry| up to {worst:.8g} outside the documented bound {s:.8g}"
+        stat.ks(x, sps.uniform(loc=-s, scale=2 * s).cdf, label=what, detail=f"documented U(-{s:.6g}, {s:.6g})")
+    elif family == "normal":
+        stat.ks(x, sps.norm(scale=s).cdf, label=what, detail=f"documented N(0, {s:.6g}^2)")
+    elif family == "truncated_normal":
+        worst = float(np.abs(x).max())
+        assert worst <= 2 * s + 2 * slack, f"{what}: |entry| up to {worst:.8g} beyond the truncation 2*{s:.6g}"
+        stat.ks(x, truncated_normal_cdf(s), label=what, detail=f"documented N(0, {s:.6g}^2) truncated at 2 std")
+    else:
+        raise ValueError(f"{what}: unknown law family {family!r} in the catalogue")

@@ -1,0 +1,104 @@
+"""What the property modules share: building seeded models, the reference
+oracle with its float32 tolerance, and assertion helpers whose messages show
+the values involved."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from conformance.adapters.base import Adapter, Model, Param
+from conformance.arch import Arch, Kind, Path
+from conformance.reference import functional
+
+Values = dict[tuple[Path, Kind], np.ndarray]
+
+
+def build(adapter: Adapter, arch: Arch, seed: int) -> Model:
+    adapter.seed(seed)
+    return adapter.build(arch)
+
+
+def build_with(adapter: Adapter, arch: Arch, seed: int, values: Values) -> Model:
+    """A model of ``arch`` holding exactly ``values`` (canonical layout)."""
+    model = build(adapter, arch, seed)
+    adapter.write_params(model, values)
+    return model
+
+
+def abs_values(values: Values) -> Values:
+    return {k: np.abs(v).astype(np.float64) for k, v in values.items()}
+
+
+def forward_tolerance(adapter: Adapter, arch: Arch, values: Values, x: np.ndarray) -> np.ndarray:
+    """Per-output tolerance: ``atol + rtol * B`` with B the same network run on
+    absolute values, which bounds the sum of |terms| float32 rounding acts on."""
+    bound = functional.forward(arch, abs_values(values), np.abs(x).astype(np.float64))
+    return adapter.facts.atol + adapter.facts.rtol * bound
+
+
+def grad_tolerance(adapter: Adapter, arch: Arch, values: Values, x: np.ndarray, upstream: np.ndarray) -> Values:
+    bound = functional.grads(arch, abs_values(values), np.abs(x).astype(np.float64), np.abs(upstream))
+    return {k: adapter.facts.atol + adapter.facts.rtol * b for k, b in bound.items()}
+
+
+def assert_close(actual: np.ndarray, expected: np.ndarray, tol: np.ndarray | float, what: str) -> None:
+    actual = np.asarray(actual, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape}, expected {expected.shape}"
+    err = np.abs(actual - expected)
+    bad = ~(err <= tol)  # NaN counts as bad
+    if bad.any():
+        i = tuple(int(j) for j in np.argwhere(bad)[0])
+        t = tol if np.isscalar(tol) else np.broadcast_to(tol, err.shape)[i]
+        raise AssertionError(
+            f"{what}: {int(bad.sum())} of {err.size} entries differ beyond tolerance; "
+            f"first at {i}: got {actual[i]!r}, expected {expected[i]!r}, |diff|={err[i]:.3g} > tol={t:.3g}"
+        )
+
+
+def assert_same_values(actual: np.ndarray, expected: np.ndarray, what: str) -> None:
+    """Bit-for-bit equality (NaN never appears here)."""
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape}, expected {expected.shape}"
+    if not np.array_equal(actual, expected):
+        i = tuple(int(j) for j in np.argwhere(actual != expected)[0])
+        raise AssertionError(
+            f"{what}: {int((actual != expected).sum())} of {actual.size} entries differ; "
+            f"first at {i}: got {actual[i]!r}, expected {expected[i]!r}"
+        )
+
+
+def relu_margin_ok(adapter: Adapter, arch: Arch, values: Values, x: np.ndarray) -> bool:
+    """False when some ReLU input is non-zero but within float32 tolerance of
+    the kink: there float32 and float64 may fall on different sides, and a
+    gradient comparison with the oracle would be meaningless."""
+    exact = functional.relu_inputs(arch, values, x)
+    bound = functional.relu_inputs(arch, abs_values(values), np.abs(x).astype(np.float64))
+    for z, b in zip(exact, bound):
+        margin = adapter.facts.atol + adapter.facts.rtol * b
+        if ((z != 0) & (np.abs(z) <= margin)).any():
+            return False
+    return True
+
+
+def listed_names(adapter: Adapter, model: Model, params: Iterable[Param]) -> list[str]:
+    """The listing's name of each parameter in ``params`` (matched by identity)."""
+    listing = adapter.all_params(model)
+    out = []
+    for p in params:
+        names = [n for n, q in listing if adapter.same(p, q)]
+        assert len(names) == 1, f"parameter listed {len(names)} times in the listing ({names})"
+        out.append(names[0])
+    return out
+
+
+def untied_values(values: Values, arch: Arch, untied: Arch) -> Values:
+    """Values for ``untied`` giving every use of a shared layer the shared layer's values."""
+    first = {u.key: u.path for u in arch.dense_layers()}
+    out: Values = {}
+    for tu, uu in zip(arch.dense_uses(), untied.dense_uses()):
+        for k in ("weight", "bias"):
+            out[(uu.path, k)] = values[(first[tu.key], k)]
+    return out

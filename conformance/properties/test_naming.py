@@ -1,0 +1,176 @@
+"""Properties of specs/naming.md."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from hypothesis import assume, example, given
+from hypothesis import strategies as st
+
+from conformance.arch import Arch
+from conformance.properties._support import build, listed_names
+from conformance.strategies import (
+    CHAPTER_MLP,
+    CHAPTER_RGNET,
+    architectures,
+    block_names,
+    seeds,
+)
+
+NAMED = architectures(names=block_names())
+
+
+def _names_ok(adapter, arch: Arch) -> bool:
+    """Whether the framework documents every block name in ``arch`` as acceptable
+    (no forbidden character, not a reserved word)."""
+    return all(adapter.block_name_ok(n.name) for _, n in arch.walk() if n.name is not None)
+
+
+@pytest.mark.clause("naming.listing-order")
+@given(arch=architectures(ties=False), seed=seeds())
+@example(arch=CHAPTER_MLP, seed=0)
+@example(arch=CHAPTER_RGNET, seed=0)
+def test_listing_follows_layer_order_weight_before_bias(adapter, arch, seed):
+    """naming.listing-order: the all-parameters listing MUST contain every
+    parameter once, in forward layer order, weight before bias."""
+    model = build(adapter, arch, seed)
+    listing = adapter.all_params(model)
+    expected = [(p, k, adapter.param_at(model, p, k)) for p, k in arch.param_refs()]
+    assert len(listing) == len(expected), (
+        f"listing has {len(listing)} parameters ({[n for n, _ in listing]}), the model has {len(expected)}"
+    )
+    for i, ((name, got), (path, kind, want)) in enumerate(zip(listing, expected)):
+        assert adapter.same(got, want), f"listing entry {i} ({name!r}) is not the {kind} of the layer at {path}"
+
+
+@pytest.mark.clause("naming.unique-names")
+@given(arch=NAMED, seed=seeds())
+@example(arch=CHAPTER_RGNET, seed=0)
+def test_parameter_names_are_unique(adapter, arch, seed):
+    """naming.unique-names: for any nesting and accepted block names, listed
+    names MUST be pairwise distinct."""
+    assume(_names_ok(adapter, arch))
+    model = build(adapter, arch, seed)
+    names = [n for n, _ in adapter.all_params(model)]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    assert not dupes, f"names listed more than once: {dupes}"
+
+
+def _named_uses(arch: Arch):
+    """(use, explicit names of its enclosing blocks and of the layer, outermost first)."""
+    for use in arch.dense_layers():
+        chain = [a.name for a in use.ancestors if a.name is not None]
+        if use.node.name is not None:
+            chain.append(use.node.name)
+        yield use, chain
+
+
+@pytest.mark.clause("naming.block-names")
+@pytest.mark.requires("block_names")
+@given(arch=NAMED, seed=seeds())
+@example(arch=CHAPTER_RGNET, seed=0)
+def test_block_names_are_accepted_and_used(adapter, arch, seed):
+    """naming.block-names: names with spaces, dashes and non-ASCII letters MUST
+    be accepted, and MUST appear in the names of the parameters inside."""
+    assume(_names_ok(adapter, arch))
+    assume(any(chain for _, chain in _named_uses(arch)))
+    model = build(adapter, arch, seed)
+    for use, chain in _named_uses(arch):
+        for kind in ("weight", "bias"):
+            [name] = listed_names(adapter, model, [adapter.param_at(model, use.path, kind)])
+            missing = [c for c in chain if c not in name]
+            assert not missing, f"{kind} at {use.path} is listed as {name!r}, which lacks block names {missing}"
+
+
+@pytest.mark.clause("naming.hierarchical")
+@pytest.mark.requires("block_names")
+@given(arch=NAMED, seed=seeds())
+@example(arch=CHAPTER_RGNET, seed=0)
+def test_names_mirror_the_nesting(adapter, arch, seed):
+    """naming.hierarchical: split at the separator, a parameter's name MUST
+    contain its enclosing blocks' names as segments, outermost first."""
+    assume(_names_ok(adapter, arch))
+    sep = adapter.facts.name_separator
+    assume(all(sep not in c for _, chain in _named_uses(arch) for c in chain))
+    model = build(adapter, arch, seed)
+    for use, chain in _named_uses(arch):
+        [name] = listed_names(adapter, model, [adapter.param_at(model, use.path, "weight")])
+        segments = name.split(sep)
+        it = iter(segments)
+        in_order = all(any(seg == c for seg in it) for c in chain)
+        assert in_order, (
+            f"weight at {use.path} is named {name!r}; segments {segments} should contain {chain} in this order"
+        )
+
+
+@pytest.mark.clause("naming.lookup-by-name")
+@given(arch=architectures(), seed=seeds())
+@example(arch=CHAPTER_MLP, seed=0)
+@example(arch=CHAPTER_RGNET, seed=0)
+def test_lookup_by_name_returns_the_structural_object(adapter, arch, seed):
+    """naming.lookup-by-name: looking a listed name up MUST return the object
+    structural indexing reaches."""
+    model = build(adapter, arch, seed)
+    for path, kind in arch.param_refs():
+        p = adapter.param_at(model, path, kind)
+        [name] = listed_names(adapter, model, [p])
+        found = adapter.lookup(model, name)
+        assert adapter.same(found, p), f"lookup({name!r}) is not the {kind} reached by indexing {path}"
+
+
+@pytest.mark.clause("naming.state-dict-agrees")
+@given(arch=architectures(), seed=seeds())
+@example(arch=CHAPTER_MLP, seed=0)
+def test_state_dict_agrees_with_parameters(adapter, arch, seed):
+    """naming.state-dict-agrees: every listed parameter MUST appear in the
+    state dict under its name, holding the parameter's value."""
+    model = build(adapter, arch, seed)
+    sd = dict(adapter.state_dict(model))
+    for name, p in adapter.all_params(model):
+        assert name in sd, f"listed parameter {name!r} missing from the state dict keys {sorted(sd)}"
+        assert np.array_equal(sd[name], adapter.read(p)), f"state dict value of {name!r} differs from the parameter"
+
+
+@pytest.mark.clause("naming.pattern-selection")
+@pytest.mark.requires("pattern_selection")
+@given(arch=architectures(), seed=seeds(), data=st.data())
+def test_pattern_selection_returns_exactly_the_matches(adapter, arch, seed, data):
+    """naming.pattern-selection: selection by a regular expression MUST return
+    exactly the matching parameters in listing order; '.*weight' every weight."""
+    model = build(adapter, arch, seed)
+    listing = adapter.all_params(model)
+    weights = adapter.select(model, ".*weight")
+    want = [adapter.param_at(model, p, "weight") for p, k in arch.param_refs() if k == "weight"]
+    assert len(weights) == len(want) and all(adapter.same(a, b) for (_, a), b in zip(weights, want)), (
+        f"'.*weight' selected {[n for n, _ in weights]}, expected the {len(want)} weights"
+    )
+    name = data.draw(st.sampled_from([n for n, _ in listing]), label="a listed name")
+    cut = data.draw(st.integers(1, len(name)), label="prefix length")
+    pattern = re.escape(name[:cut]) + data.draw(st.sampled_from(["", ".*", "$"]), label="suffix")
+    got = [n for n, _ in adapter.select(model, pattern)]
+    expected = [n for n, _ in listing if re.match(pattern, n)]
+    assert got == expected, f"select({pattern!r}) gave {got}, expected {expected}"
+
+
+@pytest.mark.clause("naming.positional-names-stable")
+@given(arch=architectures(), seeds_=st.tuples(seeds(), seeds()))
+@example(arch=CHAPTER_MLP, seeds_=(0, 1))
+def test_positional_names_are_stable(adapter, arch, seeds_):
+    """naming.positional-names-stable: building the same architecture twice
+    MUST give the same names (`state_dict()['2.bias']` is always there)."""
+    first = [n for n, _ in adapter.all_params(build(adapter, arch, seeds_[0]))]
+    second = [n for n, _ in adapter.all_params(build(adapter, arch, seeds_[1]))]
+    assert first == second, f"names differ between two builds: {first} vs {second}"
+
+
+@pytest.mark.clause("naming.generated-names-counter")
+@given(arch=architectures(), seed=seeds())
+@example(arch=CHAPTER_MLP, seed=0)
+def test_generated_names_come_from_a_counter(adapter, arch, seed):
+    """naming.generated-names-counter: building the same architecture twice in
+    one process MUST give different generated names."""
+    first = {n for n, _ in adapter.all_params(build(adapter, arch, seed))}
+    second = {n for n, _ in adapter.all_params(build(adapter, arch, seed))}
+    assert first.isdisjoint(second), f"names repeated across two builds: {sorted(first & second)}"

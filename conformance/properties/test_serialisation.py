@@ -1,0 +1,56 @@
+"""Properties of specs/serialisation.md."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import assume, example, given
+from hypothesis import strategies as st
+
+from conformance.properties._support import assert_same_values, build
+from conformance.strategies import CHAPTER_MLP, CHAPTER_TIED, architectures, cases, chapter_case, seeds
+
+
+@pytest.mark.clause("serialisation.weights-round-trip")
+@given(arch=architectures(), seeds_=st.tuples(seeds(), seeds()))
+@example(arch=CHAPTER_MLP, seeds_=(0, 1))
+@example(arch=CHAPTER_TIED, seeds_=(0, 1))
+def test_saved_weights_load_back_exactly(adapter, arch, seeds_):
+    """serialisation.weights-round-trip: loading saved weights into a fresh,
+    differently initialised model MUST restore every parameter bit for bit, in
+    every documented loading mode."""
+    assume(seeds_[0] != seeds_[1])
+    source = build(adapter, arch, seeds_[0])
+    saved = adapter.read_params(source, arch)
+    for mode in adapter.facts.load_modes:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "weights"
+            adapter.save_weights(source, path)
+            model = adapter.load_weights(build(adapter, arch, seeds_[1]), path, mode)
+        for key, v in adapter.read_params(model, arch).items():
+            assert_same_values(v, saved[key], f"{key[1]} at {key[0]} after loading in mode {mode!r}")
+
+
+@pytest.mark.clause("serialisation.whole-model")
+@pytest.mark.requires("whole_model_save")
+@given(case=cases(), seed=seeds())
+@example(case=chapter_case(CHAPTER_TIED), seed=0)
+def test_whole_saved_model_computes_the_same_function(adapter, case, seed):
+    """serialisation.whole-model: a loaded whole model MUST compute the same
+    function bit for bit, with shared layers still shared."""
+    arch = case.arch
+    model = build(adapter, arch, seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model"
+        adapter.save_model(model, path)
+        loaded = adapter.load_model(path)
+    assert_same_values(adapter.forward(loaded, case.x), adapter.forward(model, case.x),
+                       "forward output of the loaded model vs the saved one")
+    for key, uses in arch.tied_groups().items():
+        first = adapter.param_at(loaded, uses[0].path, "weight")
+        for use in uses[1:]:
+            assert adapter.same(adapter.param_at(loaded, use.path, "weight"), first), (
+                f"shared layer {key!r} is no longer one object at {use.path} after loading the whole model"
+            )

@@ -1,0 +1,154 @@
+"""Statistical checks and the run's false-alarm budget.
+
+One budget per run (``DEFAULT_BUDGET``, at most 1e-6 unless the user says
+otherwise) bounds the probability that a *correct* framework fails any
+statistical check in the run. It is split by Bonferroni: equally over the
+statistical tests that run, and within a test equally over the checks it
+plans (``checks`` per Hypothesis example, times the examples it may run).
+A check rejects when its p-value falls below its share, so by the union
+bound the family-wise false-alarm rate of the run is at most the budget.
+A test that performs more checks than it planned raises
+:class:`BudgetExceeded` instead of silently overspending.
+
+Every check is a scipy.stats test; nothing here re-implements one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from scipy import stats as sps
+
+DEFAULT_BUDGET = 1e-6
+
+
+class BudgetExceeded(RuntimeError):
+    """A test ran more statistical checks than it declared."""
+
+
+@dataclass(frozen=True)
+class StatRecord:
+    label: str
+    test: str
+    n: int
+    statistic: float
+    p_value: float
+    alpha: float
+    #: "fit": the check passes unless it rejects (the usual goodness of fit);
+    #: "differ": the claim is that two laws differ, so the check passes only
+    #: when it rejects their equality.
+    expect: str = "fit"
+
+    @property
+    def passed(self) -> bool:
+        if self.expect == "differ":
+            return self.p_value < self.alpha
+        return self.p_value >= self.alpha
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ErrorBudget:
+    """The run's false-alarm budget and how many statistical tests share it."""
+
+    total: float = DEFAULT_BUDGET
+    tests: int = 1
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.total < 1.0:
+            raise ValueError(f"false-alarm budget must be in (0, 1), got {self.total}")
+        if self.tests < 0:
+            raise ValueError(f"number of statistical tests must be >= 0, got {self.tests}")
+
+    @property
+    def per_test(self) -> float:
+        return self.total / max(self.tests, 1)
+
+    def recorder(self, planned_checks: int) -> StatRecorder:
+        return StatRecorder(self.per_test, planned_checks)
+
+
+class StatRecorder:
+    """The checks of one statistical test: spends its share of the budget,
+    records every outcome for the report, and asserts."""
+
+    def __init__(self, alpha: float, planned_checks: int) -> None:
+        if planned_checks < 1:
+            raise ValueError(f"a statistical test must plan at least one check, got {planned_checks}")
+        self.alpha_test = alpha
+        self.planned = planned_checks
+        self.alpha_check = alpha / planned_checks
+        self.records: list[StatRecord] = []
+
+    def _record(self, label: str, test: str, n: int, statistic: float, p: float, detail: str,
+                expect: str = "fit") -> StatRecord:
+        if len(self.records) >= self.planned:
+            raise BudgetExceeded(
+                f"check {len(self.records) + 1} of a test that planned {self.planned}; "
+                "declare more checks in its @statistical marker"
+            )
+        rec = StatRecord(label, test, int(n), float(statistic), float(p), self.alpha_check, expect)
+        self.records.append(rec)
+        verb = "rejects" if expect == "fit" else "cannot reject equality"
+        assert rec.passed, (
+            f"{label}: {test} {verb} at alpha={rec.alpha:.3g} (n={n}, statistic={statistic:.6g}, "
+            f"p={p:.3g}); {detail}"
+        )
+        return rec
+
+    # -- the checks ---------------------------------------------------------------
+    def ks(self, sample: np.ndarray, cdf: Callable[[np.ndarray], np.ndarray] | str, *, label: str,
+           args: tuple[float, ...] = (), detail: str = "") -> StatRecord:
+        """Two-sided one-sample Kolmogorov-Smirnov test of a continuous law."""
+        x = np.asarray(sample, dtype=np.float64).ravel()
+        res = sps.kstest(x, cdf, args=args)
+        return self._record(label, "kolmogorov-smirnov", x.size, res.statistic, res.pvalue, detail)
+
+    def ks_differ(self, a: np.ndarray, b: np.ndarray, *, label: str, detail: str = "") -> StatRecord:
+        """Two-sample Kolmogorov-Smirnov test for a claim that two laws *differ*:
+        passes only if equality is rejected at this check's alpha. A framework
+        whose law does not change passes with probability at most alpha (the
+        budget bounds a wrong ``holds``); one whose law does change fails only
+        for lack of power, so callers choose sizes that make it negligible."""
+        x = np.asarray(a, dtype=np.float64).ravel()
+        y = np.asarray(b, dtype=np.float64).ravel()
+        res = sps.ks_2samp(x, y)
+        return self._record(label, "kolmogorov-smirnov two-sample", x.size + y.size, res.statistic,
+                            res.pvalue, detail, expect="differ")
+
+    def variance(self, sample: np.ndarray, sigma: float, *, mean: float = 0.0, label: str,
+                 detail: str = "") -> StatRecord:
+        """Two-sided chi-square test that a normal sample with known mean has
+        standard deviation ``sigma``: sum((x - mean)^2) / sigma^2 ~ chi2(n)."""
+        x = np.asarray(sample, dtype=np.float64).ravel()
+        stat = float(np.sum((x - mean) ** 2) / sigma**2)
+        n = x.size
+        p = 2.0 * min(sps.chi2.cdf(stat, n), sps.chi2.sf(stat, n))
+        return self._record(label, "chi-square variance", n, stat, min(p, 1.0),
+                            f"sample sd {np.sqrt(stat / n) * sigma:.6g} vs {sigma:.6g}. {detail}")
+
+    def chisquare(self, observed: np.ndarray, probabilities: np.ndarray, *, label: str,
+                  detail: str = "") -> StatRecord:
+        """Pearson chi-square goodness of fit of category counts."""
+        obs = np.asarray(observed, dtype=np.float64)
+        probs = np.asarray(probabilities, dtype=np.float64)
+        res = sps.chisquare(obs, obs.sum() * probs)
+        return self._record(label, "chi-square", int(obs.sum()), res.statistic, res.pvalue,
+                            f"observed {obs.astype(int).tolist()} vs proportions {probs.tolist()}. {detail}")
+
+    def binomial(self, k: int, n: int, p: float, *, label: str, detail: str = "") -> StatRecord:
+        """Exact two-sided binomial test of a proportion."""
+        res = sps.binomtest(int(k), int(n), p)
+        return self._record(label, "binomial", n, k / max(n, 1), res.pvalue,
+                            f"{k}/{n} vs p={p}. {detail}")
+
+
+def truncated_normal_cdf(std: float) -> Callable[[np.ndarray], np.ndarray]:
+    """CDF of N(0, std) truncated at +-2 std (Keras/JAX truncated normal)."""
+    dist = sps.truncnorm(-2.0, 2.0, loc=0.0, scale=std)
+    return dist.cdf

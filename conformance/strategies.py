@@ -1,0 +1,287 @@
+"""Every Hypothesis strategy the properties use, and the shared settings.
+
+Strategies take keyword-only arguments and validate them. Architectures are
+drawn as :class:`~conformance.arch.Arch` values: random nesting, widths,
+activations, block names, and shared layers at random positions.
+
+The example count of ordinary properties comes from the Hypothesis profile
+the pytest plugin builds from ``--max-examples``; statistical properties run
+a fixed ``STAT_EXAMPLES`` examples each, because the false-alarm budget is
+planned per example (see ``specs/README.md``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from conformance.arch import Arch, Dense, Flatten, Kind, Node, Path, ReLU, Sequential
+
+#: Hypothesis examples of every statistical property (each spends budget).
+STAT_EXAMPLES = 4
+
+#: Settings of the statistical properties; everything else follows the profile.
+STAT_SETTINGS = settings(max_examples=STAT_EXAMPLES, deadline=None)
+
+# Letters a block name may be drawn from: ASCII, spaces, dashes, underscores,
+# and letters from several scripts, because the chapter uses 'block 0' and
+# 'block-0' and a name is only checked if it is exercised.
+NAME_ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 -_éßñøΩжщ块层ü"
+
+#: The networks the chapter itself builds, as architectures.
+CHAPTER_MLP = Arch(Sequential((Dense(8), ReLU(), Dense(1))), input_dim=4)  # nn.Linear(4, 8), ReLU, Linear(8, 1)
+KERAS_MLP = Arch(Sequential((Flatten(), Dense(4), ReLU(), Dense(1))), input_dim=4)
+
+
+def _block1(i: int) -> Sequential:
+    return Sequential((Dense(8), ReLU(), Dense(4), ReLU()), name=f"block {i}")
+
+
+#: rgnet = Sequential(block2(), Linear(4, 1)) with block2 holding 'block 0'..'block 3'.
+CHAPTER_RGNET = Arch(Sequential((Sequential(tuple(_block1(i) for i in range(4))), Dense(1))), input_dim=4)
+#: The tied network: Linear(4, 8), ReLU, shared, ReLU, shared, ReLU, Linear(8, 1).
+CHAPTER_TIED = Arch(
+    Sequential(
+        (Dense(8), ReLU(), Dense(8, tie="shared"), ReLU(), Dense(8, tie="shared"), ReLU(), Dense(1))
+    ),
+    input_dim=4,
+)
+#: The Keras edition's repeated layer: Flatten, shared, shared, Dense(1).
+KERAS_TIED = Arch(Sequential((Flatten(), Dense(4, tie="shared"), Dense(4, tie="shared"), Dense(1))), input_dim=4)
+
+
+def block_names(*, forbidden: str = "", min_size: int = 1, max_size: int = 10) -> st.SearchStrategy[str]:
+    """Block names with spaces, dashes and non-ASCII letters, minus the
+    characters a framework forbids. Names made only of digits are excluded:
+    they are what frameworks use for unnamed children."""
+    if min_size < 1 or max_size < min_size:
+        raise ValueError(f"need 1 <= min_size <= max_size, got {min_size}, {max_size}")
+    alphabet = "".join(c for c in NAME_ALPHABET if c not in forbidden)
+    return st.text(alphabet, min_size=min_size, max_size=max_size).filter(
+        lambda s: not s.isdigit() and s.strip() == s and s != ""
+    )
+
+
+@st.composite
+def architectures(
+    draw: st.DrawFn,
+    *,
+    max_depth: int = 3,
+    max_children: int = 4,
+    max_width: int = 6,
+    ties: bool = True,
+    require_tie: bool = False,
+    names: st.SearchStrategy[str] | None = None,
+    lazy: bool = False,
+) -> Arch:
+    """Random networks of nested Sequentials holding Dense, ReLU and Flatten.
+
+    ``ties`` lets a dense layer be reused at a later position whose input width
+    matches; ``require_tie`` guarantees at least one shared layer.
+    ``names``, when given, names some children (siblings never share a name).
+    """
+    if max_depth < 0 or max_children < 1 or max_width < 1:
+        raise ValueError("max_depth >= 0, max_children >= 1 and max_width >= 1 are required")
+    if require_tie and not ties:
+        raise ValueError("require_tie needs ties=True")
+    widths = st.integers(1, max_width)
+    input_dim = draw(widths, label="input_dim")
+    state = {"width": input_dim, "next": 0}
+    layers: list[tuple[str, int, int]] = []  # (tie key, in, out) of every layer created
+
+    def child_name(taken: set[str]) -> str | None:
+        if names is None or not draw(st.booleans(), label="named"):
+            return None
+        name = draw(names.filter(lambda s: s not in taken), label="block name")
+        taken.add(name)
+        return name
+
+    def dense(name: str | None) -> Dense:
+        width = state["width"]
+        reusable = [t for t in layers if t[1] == width]
+        if ties and reusable and draw(st.booleans(), label="reuse a layer"):
+            key, _, out = draw(st.sampled_from(reusable), label="shared layer")
+        else:
+            # A square layer can be reused right away; prefer it when ties are on.
+            square = ties and draw(st.booleans(), label="square")
+            out = width if square else draw(widths, label="units")
+            key = f"L{state['next']}"
+            state["next"] += 1
+            layers.append((key, width, out))
+        state["width"] = out
+        return Dense(out, name=name, tie=key)
+
+    def sequential(depth: int, name: str | None) -> Sequential:
+        kinds = ["dense", "dense", "relu", "flatten"] + (["seq"] if depth < max_depth else [])
+        n = draw(st.integers(1, max_children), label="children")
+        taken: set[str] = set()
+        children: list[Node] = []
+        for _ in range(n):
+            kind = draw(st.sampled_from(kinds), label="layer kind")
+            cname = child_name(taken)
+            if kind == "seq":
+                children.append(sequential(depth + 1, cname))
+            elif kind == "dense":
+                children.append(dense(cname))
+            elif kind == "relu":
+                children.append(ReLU(cname))
+            else:
+                children.append(Flatten(cname))
+        return Sequential(tuple(children), name=name)
+
+    root = sequential(0, None)
+    if not layers:  # every property needs at least one dense layer
+        root = replace(root, children=root.children + (dense(None),))
+    arch = Arch(_drop_single_ties(root), input_dim, lazy)
+    if require_tie and not arch.tied_groups():
+        w = arch.output_dim
+        shared = Dense(w, tie="forced")
+        gap: tuple[Node, ...] = (ReLU(),) if draw(st.booleans(), label="relu between") else ()
+        arch = Arch(replace(arch.root, children=arch.root.children + (shared,) + gap + (shared,)), input_dim, lazy)
+    return arch
+
+
+def _drop_single_ties(root: Sequential) -> Sequential:
+    """Tie keys mark every layer while drawing; keep them only where a layer
+    really is used more than once."""
+    counts: dict[str, int] = {}
+
+    def count(node: Sequential) -> None:
+        for c in node.children:
+            if isinstance(c, Sequential):
+                count(c)
+            elif isinstance(c, Dense) and c.tie is not None:
+                counts[c.tie] = counts.get(c.tie, 0) + 1
+
+    def strip(node: Sequential) -> Sequential:
+        out: list[Node] = []
+        for c in node.children:
+            if isinstance(c, Sequential):
+                out.append(strip(c))
+            elif isinstance(c, Dense) and c.tie is not None and counts[c.tie] < 2:
+                out.append(replace(c, tie=None))
+            else:
+                out.append(c)
+        return replace(node, children=tuple(out))
+
+    count(root)
+    return strip(root)
+
+
+def float32s(*, bound: float = 2.0) -> st.SearchStrategy[float]:
+    if not bound > 0:
+        raise ValueError(f"bound must be > 0, got {bound}")
+    return st.floats(-bound, bound, allow_nan=False, allow_infinity=False, width=32)
+
+
+def param_values(arch: Arch, *, bound: float = 2.0) -> st.SearchStrategy[dict[tuple[Path, Kind], np.ndarray]]:
+    """Canonical-layout ((out, in)) values for every parameter of ``arch``."""
+    shapes: dict[tuple[Path, Kind], tuple[int, ...]] = {}
+    for use in arch.dense_layers():
+        shapes[(use.path, "weight")] = (use.node.units, use.in_features)
+        shapes[(use.path, "bias")] = (use.node.units,)
+    return st.fixed_dictionaries(
+        {key: hnp.arrays(np.float32, shape, elements=float32s(bound=bound)) for key, shape in shapes.items()}
+    )
+
+
+def inputs(arch: Arch, *, max_batch: int = 4, bound: float = 2.0) -> st.SearchStrategy[np.ndarray]:
+    if max_batch < 1:
+        raise ValueError(f"max_batch must be >= 1, got {max_batch}")
+    return st.integers(1, max_batch).flatmap(
+        lambda b: hnp.arrays(np.float32, (b, arch.input_dim), elements=float32s(bound=bound))
+    )
+
+
+@dataclass(frozen=True)
+class Case:
+    """An architecture with parameter values (canonical layout), an input batch
+    and an upstream gradient for it."""
+
+    arch: Arch
+    values: dict[tuple[Path, Kind], np.ndarray] = field(repr=False)
+    x: np.ndarray = field(repr=False)
+    upstream: np.ndarray = field(repr=False)
+
+    def __repr__(self) -> str:
+        # What a falsifying example shows: everything needed to rebuild it.
+        vals = {f"{p}/{k}": v.tolist() for (p, k), v in self.values.items()}
+        return f"Case(arch={self.arch!r}, values={vals!r}, x={self.x.tolist()!r}, upstream={self.upstream.tolist()!r})"
+
+
+@st.composite
+def cases(draw: st.DrawFn, archs: st.SearchStrategy[Arch] | None = None, *, bound: float = 2.0) -> Case:
+    """An architecture (default: :func:`architectures`) with values, input and upstream gradient."""
+    arch = draw(archs if archs is not None else architectures(), label="arch")
+    values = draw(param_values(arch, bound=bound), label="values")
+    x = draw(inputs(arch, bound=bound), label="x")
+    upstream = draw(
+        hnp.arrays(np.float32, (x.shape[0], arch.output_dim), elements=float32s(bound=bound)), label="upstream"
+    )
+    return Case(arch, values, x, upstream)
+
+
+def chapter_case(arch: Arch, *, seed: int = 0, batch: int = 2) -> Case:
+    """A fixed case for a document's own network (``@example``): values drawn
+    once from a seeded numpy generator, like the chapter's ``torch.rand``."""
+    rng = np.random.default_rng(seed)
+    values = {}
+    for use in arch.dense_layers():
+        values[(use.path, "weight")] = rng.uniform(-1, 1, (use.node.units, use.in_features)).astype(np.float32)
+        values[(use.path, "bias")] = rng.uniform(-1, 1, (use.node.units,)).astype(np.float32)
+    x = rng.uniform(0, 1, (batch, arch.input_dim)).astype(np.float32)
+    upstream = rng.uniform(-1, 1, (batch, arch.output_dim)).astype(np.float32)
+    return Case(arch, values, x, upstream)
+
+
+def seeds() -> st.SearchStrategy[int]:
+    """Seeds for the framework's RNG, drawn by Hypothesis so a run is a function of --seed."""
+    return st.integers(0, 2**31 - 1)
+
+
+def fans(*, low: int = 128, high: int = 320) -> st.SearchStrategy[tuple[int, int]]:
+    """(n_in, n_out) of a layer large enough for a statistical check: at least
+    ``low * low`` entries."""
+    if not 1 <= low <= high:
+        raise ValueError(f"need 1 <= low <= high, got {low}, {high}")
+    return st.tuples(st.integers(low, high), st.integers(low, high))
+
+
+def sigmas() -> st.SearchStrategy[float]:
+    """Standard deviations over many orders of magnitude (0.01 is the chapter's)."""
+    return st.floats(1e-3, 1e2, allow_nan=False, allow_infinity=False).map(lambda s: float(np.float32(s)))
+
+
+def means() -> st.SearchStrategy[float]:
+    return st.floats(-10.0, 10.0, allow_nan=False, allow_infinity=False).map(lambda m: float(np.float32(m)))
+
+
+def constants() -> st.SearchStrategy[float]:
+    """Any finite float32 constant, including 0, -0.0, subnormals and the extremes."""
+    return st.floats(allow_nan=False, allow_infinity=False, width=32)
+
+
+def index_into(shape: tuple[int, ...]) -> st.SearchStrategy[tuple[object, ...]]:
+    """A basic index (integers and slices with a positive step) into an array of
+    ``shape``: the chapter's ``data[:]`` and ``data[0, 0]`` and everything
+    between. Negative steps are left out because tensor libraries document that
+    they reject them (``step must be greater than zero``), which says nothing
+    about parameter management."""
+
+    def positive_steps(ix: tuple[object, ...]) -> bool:
+        return all(not isinstance(i, slice) or i.step is None or i.step > 0 for i in ix)
+
+    return (
+        hnp.basic_indices(shape, min_dims=len(shape), allow_newaxis=False, allow_ellipsis=False)
+        .map(lambda ix: ix if isinstance(ix, tuple) else (ix,))
+        .filter(positive_steps)
+    )
+
+
+def one_layer(fan_in: int, fan_out: int, *, lazy: bool = False) -> Arch:
+    """A single dense layer: the sample behind a statistical check."""
+    return Arch(Sequential((Dense(fan_out),)), fan_in, lazy)

@@ -4,28 +4,60 @@ Strategies take keyword-only arguments and validate them. Architectures are
 drawn as :class:`~conformance.arch.Arch` values: random nesting, widths,
 activations, block names, and shared layers at random positions.
 
-The example count of ordinary properties comes from the Hypothesis profile
-the pytest plugin builds from ``--max-examples``; statistical properties run
-a fixed ``STAT_EXAMPLES`` examples each, because the false-alarm budget is
+Every property carries ``@property_settings`` or ``@statistical_settings``.
+Ordinary properties run the run's ``--max-examples``; statistical ones a
+fixed ``STAT_EXAMPLES`` examples each, because the false-alarm budget is
 planned per example (see ``specs/README.md``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any, Callable, TypeVar
 
 import numpy as np
-from hypothesis import settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from conformance import runconfig
 from conformance.arch import Arch, Dense, Flatten, Kind, Node, Path, ReLU, Sequential
+
+T = TypeVar("T", bound=Callable[..., Any])
 
 #: Hypothesis examples of every statistical property (each spends budget).
 STAT_EXAMPLES = 4
 
-#: Settings of the statistical properties; everything else follows the profile.
-STAT_SETTINGS = settings(max_examples=STAT_EXAMPLES, deadline=None)
+_COMMON = dict(
+    deadline=None,  # a slow framework call must never fail a property
+    database=None,  # a run is a function of its seed, not of earlier runs
+    report_multiple_bugs=False,
+    print_blob=False,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.data_too_large,
+        HealthCheck.large_base_example,
+    ],
+)
+
+
+def property_settings(test: T) -> T:
+    """Settings of an ordinary property: the run's ``--max-examples`` and
+    ``--derandomize`` (see :mod:`conformance.runconfig`)."""
+    return settings(max_examples=runconfig.max_examples, derandomize=runconfig.derandomize, **_COMMON)(test)
+
+
+def statistical_settings(test: T) -> T:
+    """Settings of a statistical property: ``STAT_EXAMPLES`` examples and no
+    shrinking, which would re-run checks the false-alarm budget did not plan
+    (a statistical counterexample has nothing to shrink anyway)."""
+    return settings(
+        max_examples=STAT_EXAMPLES,
+        derandomize=runconfig.derandomize,
+        phases=(Phase.explicit, Phase.generate),
+        **_COMMON,
+    )(test)
 
 # Letters a block name may be drawn from: ASCII, spaces, dashes, underscores,
 # and letters from several scripts, because the chapter uses 'block 0' and

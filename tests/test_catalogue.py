@@ -204,3 +204,22 @@ def test_catalogue_needs_a_version(tmp_path):
     (tmp_path / "area.md").write_text(GOOD, encoding="utf-8")
     with pytest.raises(SpecError, match="catalogue_version"):
         load_catalogue(tmp_path)
+
+
+def test_every_property_carries_the_run_settings():
+    """Ordinary properties take --max-examples through `property_settings`;
+    statistical ones (and only they) use `statistical_settings`, whose fixed
+    example count the false-alarm budget is planned on."""
+    for path in PROPERTIES.glob("test_*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.FunctionDef):
+                continue
+            names = [d.id if isinstance(d, ast.Name) else getattr(getattr(d, "func", d), "attr", getattr(getattr(d, "func", d), "id", ""))
+                     for d in node.decorator_list]
+            if "given" not in names:
+                continue
+            where = f"{path.name}::{node.name}"
+            if "statistical" in names:
+                assert "statistical_settings" in names, f"{where} is statistical but lacks @statistical_settings"
+            else:
+                assert "property_settings" in names, f"{where} lacks @property_settings"

@@ -19,11 +19,13 @@ from conformance.strategies import (
     architectures,
     cases,
     chapter_case,
+    property_settings,
     seeds,
 )
 
 
 @pytest.mark.clause("access.index-order")
+@property_settings
 @given(arch=architectures(), seed=seeds())
 @example(arch=CHAPTER_MLP, seed=0)
 @example(arch=CHAPTER_RGNET, seed=0)
@@ -60,6 +62,7 @@ def test_index_yields_layers_in_order(adapter, arch, seed):
 
 
 @pytest.mark.clause("access.index-counts-parameter-free-layers")
+@property_settings
 @given(
     layers=st.lists(st.sampled_from(["dense", "relu", "flatten"]), min_size=1, max_size=8).filter(
         lambda ks: "dense" in ks
@@ -94,6 +97,7 @@ def test_indices_count_parameter_free_layers(adapter, layers, widths, seed):
 
 
 @pytest.mark.clause("access.dense-weight-and-bias")
+@property_settings
 @given(arch=architectures(), seed=seeds())
 @example(arch=CHAPTER_MLP, seed=0)
 def test_dense_layer_holds_weight_then_bias(adapter, arch, seed):
@@ -106,6 +110,7 @@ def test_dense_layer_holds_weight_then_bias(adapter, arch, seed):
 
 
 @pytest.mark.clause("access.float32-default")
+@property_settings
 @given(arch=architectures(), seed=seeds())
 @example(arch=CHAPTER_MLP, seed=0)
 def test_parameters_are_float32_by_default(adapter, arch, seed):
@@ -117,6 +122,7 @@ def test_parameters_are_float32_by_default(adapter, arch, seed):
 
 
 @pytest.mark.clause("access.weight-layout")
+@property_settings
 @given(arch=architectures(), seed=seeds())
 @example(arch=CHAPTER_MLP, seed=0)
 def test_weight_has_documented_layout(adapter, clause, arch, seed):
@@ -135,6 +141,7 @@ def test_weight_has_documented_layout(adapter, clause, arch, seed):
 
 
 @pytest.mark.clause("access.activation-no-params")
+@property_settings
 @given(arch=architectures(), seed=seeds())
 @example(arch=KERAS_MLP, seed=0)
 def test_parameter_free_layers_hold_nothing(adapter, arch, seed):
@@ -147,6 +154,7 @@ def test_parameter_free_layers_hold_nothing(adapter, arch, seed):
 
 
 @pytest.mark.clause("access.parameter-value")
+@property_settings
 @given(case=cases(), seed=seeds())
 @example(case=chapter_case(CHAPTER_MLP), seed=0)
 def test_value_behind_parameter_is_what_the_model_computes_with(adapter, case, seed):
@@ -170,6 +178,7 @@ def test_value_behind_parameter_is_what_the_model_computes_with(adapter, case, s
 
 
 @pytest.mark.clause("access.grad-before-backward")
+@property_settings
 @given(arch=architectures(), seed=seeds())
 @example(arch=CHAPTER_MLP, seed=0)
 def test_gradient_slot_before_any_backward(adapter, clause, arch, seed):
@@ -190,6 +199,7 @@ def test_gradient_slot_before_any_backward(adapter, clause, arch, seed):
 
 
 @pytest.mark.clause("access.nested-indexing")
+@property_settings
 @given(case=cases(architectures(max_depth=3)), pick=st.integers(0, 2**16), seed=seeds())
 @example(case=chapter_case(CHAPTER_RGNET), pick=1, seed=0)  # rgnet[0][1][0].bias
 def test_chained_indexing_reaches_the_parameter_the_model_uses(adapter, case, pick, seed):

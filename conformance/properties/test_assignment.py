@@ -17,7 +17,16 @@ from conformance.properties._support import (
     relu_margin_ok,
 )
 from conformance.reference import functional
-from conformance.strategies import CHAPTER_MLP, KERAS_MLP, cases, chapter_case, float32s, index_into, seeds
+from conformance.strategies import (
+    CHAPTER_MLP,
+    KERAS_MLP,
+    cases,
+    chapter_case,
+    float32s,
+    index_into,
+    property_settings,
+    seeds,
+)
 
 
 def _pick_weight(adapter, model, case, pick: int):
@@ -33,6 +42,7 @@ def _check_forward(adapter, model, arch, x, what: str) -> None:
 
 
 @pytest.mark.clause("assignment.slice")
+@property_settings
 @given(case=cases(), pick=st.integers(0, 2**16), delta=float32s(), seed=seeds(), data=st.data())
 def test_slice_assignment_is_seen_by_the_model(adapter, case, pick, delta, seed, data):
     """assignment.slice: `data[index] += delta` through the documented idiom MUST
@@ -41,6 +51,7 @@ def test_slice_assignment_is_seen_by_the_model(adapter, case, pick, delta, seed,
 
 
 @pytest.mark.clause("assignment.slice")
+@property_settings
 @given(seed=seeds())
 @example(seed=0)
 def test_chapter_slice_assignment(adapter, seed):
@@ -67,6 +78,7 @@ def _slice_add(adapter, case, pick, delta, seed, data):
 
 
 @pytest.mark.clause("assignment.element")
+@property_settings
 @given(case=cases(), pick=st.integers(0, 2**16), value=float32s(bound=100.0), seed=seeds(), data=st.data())
 def test_element_assignment_changes_exactly_that_entry(adapter, case, pick, value, seed, data):
     """assignment.element: `data[i, j] = v` MUST set exactly that entry, and the
@@ -83,6 +95,7 @@ def test_element_assignment_changes_exactly_that_entry(adapter, case, pick, valu
 
 
 @pytest.mark.clause("assignment.whole-value")
+@property_settings
 @given(case=cases(), seed=seeds())
 @example(case=chapter_case(KERAS_MLP), seed=0)
 def test_whole_value_write_keeps_the_object(adapter, case, seed):
@@ -101,6 +114,7 @@ def test_whole_value_write_keeps_the_object(adapter, case, seed):
 
 
 @pytest.mark.clause("assignment.then-gradients")
+@property_settings
 @given(case=cases(), seed=seeds())
 @example(case=chapter_case(CHAPTER_MLP), seed=0)
 def test_gradients_after_a_write_are_at_the_new_values(adapter, case, seed):

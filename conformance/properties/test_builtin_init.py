@@ -16,14 +16,15 @@ from conformance.strategies import (
     CHAPTER_MLP,
     CHAPTER_RGNET,
     CHAPTER_TIED,
-    STAT_SETTINGS,
     architectures,
     constants,
     fans,
     means,
     one_layer,
+    property_settings,
     seeds,
     sigmas,
+    statistical_settings,
 )
 from hypothesis import strategies as st
 
@@ -37,7 +38,7 @@ def _initialised_weight(adapter, seed: int, n_in: int, n_out: int, init: Init) -
 
 @pytest.mark.clause("builtin-init.normal")
 @pytest.mark.statistical(checks=2, explicit=1)
-@STAT_SETTINGS
+@statistical_settings
 @given(fan=fans(), mean=means(), std=sigmas(), seed=seeds())
 @example(fan=(256, 256), mean=0.0, std=0.01, seed=0)  # the chapter's init.Normal(sigma=0.01)
 def test_normal_initialiser(adapter, stat, fan, mean, std, seed):
@@ -51,6 +52,7 @@ def test_normal_initialiser(adapter, stat, fan, mean, std, seed):
 
 
 @pytest.mark.clause("builtin-init.zeros")
+@property_settings
 @given(arch=architectures(), seed=seeds())
 @example(arch=CHAPTER_MLP, seed=0)
 def test_zeros_initialiser(adapter, arch, seed):
@@ -63,6 +65,7 @@ def test_zeros_initialiser(adapter, arch, seed):
 
 
 @pytest.mark.clause("builtin-init.constant")
+@property_settings
 @given(arch=architectures(), c=constants(), seed=seeds())
 @example(arch=CHAPTER_MLP, c=1.0, seed=0)
 @example(arch=CHAPTER_MLP, c=42.0, seed=0)
@@ -78,7 +81,7 @@ def test_constant_initialiser(adapter, arch, c, seed):
 
 @pytest.mark.clause("builtin-init.xavier-uniform")
 @pytest.mark.statistical(checks=CHECKS_PER_LAW)
-@STAT_SETTINGS
+@statistical_settings
 @given(fan=fans(), seed=seeds())
 def test_xavier_uniform_initialiser(adapter, stat, fan, seed):
     """builtin-init.xavier-uniform: entries MUST lie in [-a, a],
@@ -91,7 +94,7 @@ def test_xavier_uniform_initialiser(adapter, stat, fan, seed):
 
 @pytest.mark.clause("builtin-init.xavier-normal")
 @pytest.mark.statistical(checks=CHECKS_PER_LAW)
-@STAT_SETTINGS
+@statistical_settings
 @given(fan=fans(), seed=seeds())
 def test_xavier_normal_initialiser(adapter, clause, stat, fan, seed):
     """builtin-init.xavier-normal: entries MUST be i.i.d. N(0, s^2),
@@ -107,6 +110,7 @@ def test_xavier_normal_initialiser(adapter, clause, stat, fan, seed):
 
 
 @pytest.mark.clause("builtin-init.sub-block-isolation")
+@property_settings
 @given(arch=architectures(), c=constants(), seed=seeds(), pick=st.integers(0, 2**16))
 @example(arch=CHAPTER_MLP, c=42.0, seed=0, pick=2)  # net[2].apply(init_42)
 @example(arch=CHAPTER_MLP, c=1.0, seed=0, pick=0)  # net[0].apply(xavier)
@@ -139,6 +143,7 @@ def _sub_block(adapter, arch, c, seed, path):
 
 @pytest.mark.clause("builtin-init.reinit-needs-force")
 @pytest.mark.requires("explicit_initialize")
+@property_settings
 @given(arch=architectures(), c=constants(), seed=seeds())
 @example(arch=CHAPTER_MLP, c=1.0, seed=0)
 def test_reinitialising_needs_force(adapter, arch, c, seed):
@@ -159,6 +164,7 @@ def test_reinitialising_needs_force(adapter, arch, c, seed):
 
 @pytest.mark.clause("builtin-init.global-init-spares-bias")
 @pytest.mark.requires("explicit_initialize")
+@property_settings
 @given(arch=architectures(), c=constants(), seed=seeds())
 @example(arch=CHAPTER_MLP, c=1.0, seed=0)
 def test_global_initialiser_spares_biases(adapter, arch, c, seed):

@@ -13,10 +13,20 @@ from conformance.properties._support import (
     relu_margin_ok,
 )
 from conformance.reference import functional
-from conformance.strategies import CHAPTER_MLP, CHAPTER_RGNET, CHAPTER_TIED, KERAS_TIED, cases, chapter_case, seeds
+from conformance.strategies import (
+    CHAPTER_MLP,
+    CHAPTER_RGNET,
+    CHAPTER_TIED,
+    KERAS_TIED,
+    cases,
+    chapter_case,
+    property_settings,
+    seeds,
+)
 
 
 @pytest.mark.clause("compute.forward-matches-reference")
+@property_settings
 @given(case=cases(), seed=seeds())
 @example(case=chapter_case(CHAPTER_MLP), seed=0)
 @example(case=chapter_case(CHAPTER_RGNET), seed=0)
@@ -31,6 +41,7 @@ def test_forward_matches_the_reference(adapter, case, seed):
 
 
 @pytest.mark.clause("compute.gradients-match-reference")
+@property_settings
 @given(case=cases(), seed=seeds())
 @example(case=chapter_case(CHAPTER_MLP), seed=0)
 @example(case=chapter_case(CHAPTER_TIED), seed=0)

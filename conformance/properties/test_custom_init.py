@@ -9,7 +9,15 @@ from scipy import stats as sps
 
 from conformance.adapters.base import Init
 from conformance.properties._support import build
-from conformance.strategies import CHAPTER_MLP, STAT_SETTINGS, architectures, fans, one_layer, seeds
+from conformance.strategies import (
+    CHAPTER_MLP,
+    architectures,
+    fans,
+    one_layer,
+    property_settings,
+    seeds,
+    statistical_settings,
+)
 
 MIXTURE = Init("mixture")
 PROPORTIONS = np.array([0.25, 0.5, 0.25])  # [5, 10], {0}, [-10, -5]
@@ -26,7 +34,7 @@ def _assert_mixture_support(w: np.ndarray, what: str) -> None:
 @pytest.mark.clause("custom-init.mixture")
 @pytest.mark.requires("custom_initializer")
 @pytest.mark.statistical(checks=2)
-@STAT_SETTINGS
+@statistical_settings
 @given(fan=fans(), seed=seeds())
 def test_mixture_initialiser(adapter, stat, fan, seed):
     """custom-init.mixture: entries MUST lie in {0} ∪ [5, 10] ∪ [-10, -5] with
@@ -45,6 +53,7 @@ def test_mixture_initialiser(adapter, stat, fan, seed):
 
 @pytest.mark.clause("custom-init.weights-only")
 @pytest.mark.requires("explicit_initialize")
+@property_settings
 @given(arch=architectures(), seed=seeds())
 @example(arch=CHAPTER_MLP, seed=0)
 def test_custom_initialiser_sets_weights_only(adapter, arch, seed):

@@ -12,11 +12,12 @@ from conformance.properties._support import build
 from conformance.strategies import (
     CHAPTER_MLP,
     KERAS_MLP,
-    STAT_SETTINGS,
     architectures,
     fans,
     one_layer,
+    property_settings,
     seeds,
+    statistical_settings,
 )
 
 
@@ -33,7 +34,7 @@ def _weight(adapter, seed: int, fan_in: int, fan_out: int) -> np.ndarray:
 
 @pytest.mark.clause("default-init.documented-weight")
 @pytest.mark.statistical(checks=CHECKS_PER_LAW)
-@STAT_SETTINGS
+@statistical_settings
 @given(fan=fans(), seed=seeds())
 def test_default_weight_follows_documented_law(adapter, clause, stat, fan, seed):
     """default-init.documented-weight: a fresh dense layer's weight entries MUST
@@ -46,7 +47,7 @@ def test_default_weight_follows_documented_law(adapter, clause, stat, fan, seed)
 
 @pytest.mark.clause("default-init.documented-bias")
 @pytest.mark.statistical(checks=CHECKS_PER_LAW)
-@STAT_SETTINGS
+@statistical_settings
 @given(fan=fans(low=16, high=64).flatmap(lambda f: st.tuples(st.just(f[0]), st.integers(2048, 4096))),
        seed=seeds())
 def test_default_bias_follows_documented_law(adapter, clause, stat, fan, seed):
@@ -60,7 +61,7 @@ def test_default_bias_follows_documented_law(adapter, clause, stat, fan, seed):
 
 @pytest.mark.clause("default-init.range-from-in-and-out")
 @pytest.mark.statistical(checks=2)
-@STAT_SETTINGS
+@statistical_settings
 @given(small=st.integers(8, 24), large=st.integers(384, 512), seed=seeds())
 def test_default_range_depends_on_in_and_out(adapter, stat, small, large, seed):
     """default-init.range-from-in-and-out: the law of default weights MUST change
@@ -75,6 +76,7 @@ def test_default_range_depends_on_in_and_out(adapter, stat, small, large, seed):
 
 
 @pytest.mark.clause("default-init.bias-zero")
+@property_settings
 @given(arch=architectures(), seed=seeds())
 @example(arch=KERAS_MLP, seed=0)
 @example(arch=CHAPTER_MLP, seed=0)
@@ -97,7 +99,7 @@ def _uniform_007(adapter, stat, fan, seed, edition: str) -> None:
 
 @pytest.mark.clause("default-init.mxnet-uniform-007")
 @pytest.mark.statistical(checks=CHECKS_PER_LAW)
-@STAT_SETTINGS
+@statistical_settings
 @given(fan=fans(), seed=seeds())
 def test_mxnet_default_weights_are_uniform_007(adapter, stat, fan, seed):
     """default-init.mxnet-uniform-007: default weights MUST be i.i.d. U(-0.07, 0.07)."""
@@ -106,7 +108,7 @@ def test_mxnet_default_weights_are_uniform_007(adapter, stat, fan, seed):
 
 @pytest.mark.clause("default-init.keras-uniform-007")
 @pytest.mark.statistical(checks=CHECKS_PER_LAW)
-@STAT_SETTINGS
+@statistical_settings
 @given(fan=fans(), seed=seeds())
 def test_keras_default_weights_are_uniform_007(adapter, stat, fan, seed):
     """default-init.keras-uniform-007: default tf.keras weights MUST be i.i.d.

@@ -16,6 +16,7 @@ from conformance.strategies import (
     CHAPTER_RGNET,
     architectures,
     block_names,
+    property_settings,
     seeds,
 )
 
@@ -29,6 +30,7 @@ def _names_ok(adapter, arch: Arch) -> bool:
 
 
 @pytest.mark.clause("naming.listing-order")
+@property_settings
 @given(arch=architectures(ties=False), seed=seeds())
 @example(arch=CHAPTER_MLP, seed=0)
 @example(arch=CHAPTER_RGNET, seed=0)
@@ -46,6 +48,7 @@ def test_listing_follows_layer_order_weight_before_bias(adapter, arch, seed):
 
 
 @pytest.mark.clause("naming.unique-names")
+@property_settings
 @given(arch=NAMED, seed=seeds())
 @example(arch=CHAPTER_RGNET, seed=0)
 def test_parameter_names_are_unique(adapter, arch, seed):
@@ -69,6 +72,7 @@ def _named_uses(arch: Arch):
 
 @pytest.mark.clause("naming.block-names")
 @pytest.mark.requires("block_names")
+@property_settings
 @given(arch=NAMED, seed=seeds())
 @example(arch=CHAPTER_RGNET, seed=0)
 def test_block_names_are_accepted_and_used(adapter, arch, seed):
@@ -86,6 +90,7 @@ def test_block_names_are_accepted_and_used(adapter, arch, seed):
 
 @pytest.mark.clause("naming.hierarchical")
 @pytest.mark.requires("block_names")
+@property_settings
 @given(arch=NAMED, seed=seeds())
 @example(arch=CHAPTER_RGNET, seed=0)
 def test_names_mirror_the_nesting(adapter, arch, seed):
@@ -106,6 +111,7 @@ def test_names_mirror_the_nesting(adapter, arch, seed):
 
 
 @pytest.mark.clause("naming.lookup-by-name")
+@property_settings
 @given(arch=architectures(), seed=seeds())
 @example(arch=CHAPTER_MLP, seed=0)
 @example(arch=CHAPTER_RGNET, seed=0)
@@ -121,6 +127,7 @@ def test_lookup_by_name_returns_the_structural_object(adapter, arch, seed):
 
 
 @pytest.mark.clause("naming.state-dict-agrees")
+@property_settings
 @given(arch=architectures(), seed=seeds())
 @example(arch=CHAPTER_MLP, seed=0)
 def test_state_dict_agrees_with_parameters(adapter, arch, seed):
@@ -135,6 +142,7 @@ def test_state_dict_agrees_with_parameters(adapter, arch, seed):
 
 @pytest.mark.clause("naming.pattern-selection")
 @pytest.mark.requires("pattern_selection")
+@property_settings
 @given(arch=architectures(), seed=seeds(), data=st.data())
 def test_pattern_selection_returns_exactly_the_matches(adapter, arch, seed, data):
     """naming.pattern-selection: selection by a regular expression MUST return
@@ -155,6 +163,7 @@ def test_pattern_selection_returns_exactly_the_matches(adapter, arch, seed, data
 
 
 @pytest.mark.clause("naming.positional-names-stable")
+@property_settings
 @given(arch=architectures(), seeds_=st.tuples(seeds(), seeds()))
 @example(arch=CHAPTER_MLP, seeds_=(0, 1))
 def test_positional_names_are_stable(adapter, arch, seeds_):
@@ -166,6 +175,7 @@ def test_positional_names_are_stable(adapter, arch, seeds_):
 
 
 @pytest.mark.clause("naming.generated-names-counter")
+@property_settings
 @given(arch=architectures(), seed=seeds())
 @example(arch=CHAPTER_MLP, seed=0)
 def test_generated_names_come_from_a_counter(adapter, arch, seed):

@@ -7,10 +7,16 @@ from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from conformance.properties._support import assert_same_values, build
-from conformance.strategies import CHAPTER_MLP, architectures, seeds
+from conformance.strategies import (
+    CHAPTER_MLP,
+    architectures,
+    property_settings,
+    seeds,
+)
 
 
 @pytest.mark.clause("seeding.same-seed-same-values")
+@property_settings
 @given(arch=architectures(), seed=seeds())
 @example(arch=CHAPTER_MLP, seed=0)
 def test_same_seed_gives_identical_values(adapter, arch, seed):
@@ -23,6 +29,7 @@ def test_same_seed_gives_identical_values(adapter, arch, seed):
 
 
 @pytest.mark.clause("seeding.different-seeds-differ")
+@property_settings
 @given(arch=architectures(), seeds_=st.tuples(seeds(), seeds()))
 @example(arch=CHAPTER_MLP, seeds_=(0, 1))
 def test_different_seeds_give_different_values(adapter, arch, seeds_):

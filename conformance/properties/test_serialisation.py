@@ -10,10 +10,19 @@ from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from conformance.properties._support import assert_same_values, build
-from conformance.strategies import CHAPTER_MLP, CHAPTER_TIED, architectures, cases, chapter_case, seeds
+from conformance.strategies import (
+    CHAPTER_MLP,
+    CHAPTER_TIED,
+    architectures,
+    cases,
+    chapter_case,
+    property_settings,
+    seeds,
+)
 
 
 @pytest.mark.clause("serialisation.weights-round-trip")
+@property_settings
 @given(arch=architectures(), seeds_=st.tuples(seeds(), seeds()))
 @example(arch=CHAPTER_MLP, seeds_=(0, 1))
 @example(arch=CHAPTER_TIED, seeds_=(0, 1))
@@ -35,6 +44,7 @@ def test_saved_weights_load_back_exactly(adapter, arch, seeds_):
 
 @pytest.mark.clause("serialisation.whole-model")
 @pytest.mark.requires("whole_model_save")
+@property_settings
 @given(case=cases(), seed=seeds())
 @example(case=chapter_case(CHAPTER_TIED), seed=0)
 def test_whole_saved_model_computes_the_same_function(adapter, case, seed):

@@ -27,6 +27,7 @@ from conformance.strategies import (
     cases,
     chapter_case,
     float32s,
+    property_settings,
     seeds,
 )
 
@@ -44,6 +45,7 @@ def _assert_tied(adapter, model, arch, what: str) -> None:
 
 
 @pytest.mark.clause("tied.one-object")
+@property_settings
 @given(arch=TIED, seed=seeds())
 @example(arch=CHAPTER_TIED, seed=0)
 @example(arch=KERAS_TIED, seed=0)
@@ -54,6 +56,7 @@ def test_shared_layer_is_one_object(adapter, arch, seed):
 
 
 @pytest.mark.clause("tied.write-through")
+@property_settings
 @given(case=cases(TIED), value=float32s(bound=100.0), seed=seeds(), data=st.data())
 def test_write_through_one_position_is_seen_everywhere(adapter, case, value, seed, data):
     """tied.write-through: writing an entry through one position MUST be visible
@@ -62,6 +65,7 @@ def test_write_through_one_position_is_seen_everywhere(adapter, case, value, see
 
 
 @pytest.mark.clause("tied.write-through")
+@property_settings
 @given(seed=seeds())
 @example(seed=0)
 def test_chapter_write_through(adapter, seed):
@@ -87,6 +91,7 @@ def _write_through(adapter, case, value, seed, pick):
 
 
 @pytest.mark.clause("tied.listing-once")
+@property_settings
 @given(arch=TIED, seed=seeds())
 @example(arch=CHAPTER_TIED, seed=0)
 def test_listing_shows_a_tied_parameter_once(adapter, arch, seed):
@@ -103,6 +108,7 @@ def test_listing_shows_a_tied_parameter_once(adapter, arch, seed):
 
 
 @pytest.mark.clause("tied.state-dict-every-key")
+@property_settings
 @given(arch=TIED, seed=seeds())
 @example(arch=CHAPTER_TIED, seed=0)
 def test_state_dict_keeps_every_position(adapter, arch, seed):
@@ -123,6 +129,7 @@ def test_state_dict_keeps_every_position(adapter, arch, seed):
 
 
 @pytest.mark.clause("tied.gradients-summed")
+@property_settings
 @given(case=cases(TIED), seed=seeds())
 @example(case=chapter_case(CHAPTER_TIED), seed=0)
 def test_gradient_of_a_tied_parameter_is_the_sum_over_uses(adapter, case, seed):
@@ -175,6 +182,7 @@ def _sgd_check(adapter, model, arch, case, lr: float, what: str) -> None:
 
 
 @pytest.mark.clause("tied.single-step")
+@property_settings
 @given(case=cases(TIED), lr=st.floats(1e-3, 1.0), seed=seeds())
 @example(case=chapter_case(CHAPTER_TIED), lr=0.5, seed=0)
 def test_one_step_updates_a_tied_parameter_once(adapter, case, lr, seed):
@@ -185,6 +193,7 @@ def test_one_step_updates_a_tied_parameter_once(adapter, case, lr, seed):
 
 
 @pytest.mark.clause("tied.training-keeps-tie")
+@property_settings
 @given(case=cases(TIED), steps=st.integers(2, 5), lr=st.floats(1e-3, 0.5), seed=seeds())
 @example(case=chapter_case(CHAPTER_TIED), steps=5, lr=0.5, seed=0)
 def test_training_keeps_the_tie(adapter, case, steps, lr, seed):
@@ -197,6 +206,7 @@ def test_training_keeps_the_tie(adapter, case, steps, lr, seed):
 
 
 @pytest.mark.clause("tied.save-load-keeps-tie")
+@property_settings
 @given(arch=TIED, seeds_=st.tuples(seeds(), seeds()), value=float32s(bound=100.0))
 @example(arch=CHAPTER_TIED, seeds_=(0, 1), value=100.0)
 def test_ties_survive_save_and_load(adapter, arch, seeds_, value):
@@ -218,6 +228,7 @@ def test_ties_survive_save_and_load(adapter, arch, seeds_, value):
 
 
 @pytest.mark.clause("tied.repeated-layer-kept")
+@property_settings
 @given(case=cases(TIED), seed=seeds())
 @example(case=chapter_case(KERAS_TIED), seed=0)
 @example(case=chapter_case(CHAPTER_TIED), seed=0)
@@ -234,6 +245,7 @@ def test_repeated_layer_is_listed_and_applied_at_every_position(adapter, case, s
 
 
 @pytest.mark.clause("tied.repeated-layer-deduplicated")
+@property_settings
 @given(arch=TIED, seed=seeds())
 @example(arch=KERAS_TIED, seed=0)
 def test_repeated_layer_is_listed_once(adapter, arch, seed):

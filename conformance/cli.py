@@ -1,0 +1,324 @@
+"""The ``conformance`` command: run the suite against a framework, list the
+catalogue, list the frameworks.
+
+``conformance run`` is ``pytest --pyargs conformance.properties`` with the
+plugin's options, made independent of where it is started: pytest reads a
+throw-away empty ini instead of the working directory's configuration, so a
+project's ``pytest.ini``/``pyproject.toml`` cannot change the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+EXIT_OK = 0
+EXIT_UNEXPECTED = 1
+EXIT_USAGE = 2
+EXIT_NOT_INSTALLED = 3
+
+EXIT_CODES = """\
+exit status:
+  0  every verdict is as expected (holds, not applicable, or a listed known deviation)
+  1  some verdict is not: an unlisted violation, an error, a known deviation that
+     now holds; or the run could not complete (e.g. a collection error)
+  2  usage error (bad option, unknown framework, no test selected)
+  3  the framework is registered but not installed
+"""
+
+# What `run` collects; the suite's own tests point it at synthetic properties.
+TARGET: list[str] = ["--pyargs", "conformance.properties"]
+
+
+def _package_dir() -> Path:
+    import conformance
+
+    return Path(conformance.__file__).resolve().parent
+
+
+class _Grab:
+    """A pytest plugin object that keeps the conformance run state after the session."""
+
+    def __init__(self) -> None:
+        self.run: Any = None
+
+    def pytest_unconfigure(self, config: Any) -> None:
+        from conformance import plugin
+
+        self.run = plugin.active_run(config)
+
+
+def _err(msg: str) -> None:
+    print(f"conformance: {msg}", file=sys.stderr)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import pytest
+
+    from conformance import adapters as registry
+    from conformance.reporting import markdown
+
+    # Resolve the framework before starting pytest: a typo or a missing
+    # framework is a one-line answer, not a test session.
+    try:
+        cls = registry.adapter_class(args.framework)
+    except registry.UnknownFramework as exc:
+        _err(f"error: {exc}")
+        return EXIT_USAGE
+    if not cls.installed():
+        _err(f"{args.framework} is not installed (cannot import {cls.module})")
+        return EXIT_NOT_INSTALLED
+
+    with tempfile.TemporaryDirectory(prefix="conformance-") as tmp:
+        ini = Path(tmp) / "pytest.ini"
+        ini.write_text("[pytest]\n", encoding="utf-8")
+        pkg = _package_dir()
+        pytest_args = [
+            "-c",
+            str(ini),  # never the cwd's pytest.ini / pyproject.toml / tox.ini / setup.cfg
+            "--rootdir",
+            str(pkg.parent),
+            "--confcutdir",
+            str(pkg),  # no conftest.py from above the package
+            "-p",
+            "no:cacheprovider",  # write nothing next to the installed package
+            # This process imported conformance before pytest started, so pytest
+            # cannot assertion-rewrite the plugin module; nothing to rewrite there.
+            "-W",
+            "ignore:Module already imported so cannot be rewritten:pytest.PytestAssertRewriteWarning",
+            "-q",
+            *TARGET,
+            "--framework",
+            args.framework,
+            "--report-dir",
+            str(Path(args.report_dir).resolve()),
+            "--max-examples",
+            str(args.max_examples),
+            "--false-alarm-budget",
+            repr(args.false_alarm_budget),
+        ]
+        if args.seed is not None:
+            pytest_args += ["--seed", str(args.seed)]
+        if args.derandomize:
+            pytest_args.append("--derandomize")
+        if args.catalogue:
+            pytest_args += ["--catalogue", str(Path(args.catalogue).resolve())]
+        if args.deviations:
+            pytest_args += ["--deviations", str(Path(args.deviations).resolve())]
+        if args.k:
+            pytest_args += ["-k", args.k]
+        if _autoload_disabled():  # the plugin normally loads through its pytest11 entry point
+            pytest_args += ["-p", "conformance.plugin"]
+        grab = _Grab()
+        code = pytest.main(pytest_args, plugins=[grab])
+
+    if code == pytest.ExitCode.USAGE_ERROR:
+        return EXIT_USAGE
+    if code == pytest.ExitCode.NO_TESTS_COLLECTED:
+        _err("no property test selected" + (f" by -k {args.k!r}" if args.k else ""))
+        return EXIT_USAGE
+    run = grab.run
+    if run is None or run.report is None:
+        _err(f"the run did not complete (pytest exit status {int(code)})")
+        return EXIT_UNEXPECTED
+    print()
+    print(markdown.render(run.report))
+    if run.problems:
+        _err("the report does not match its schema (a bug in conformance)")
+        return EXIT_UNEXPECTED
+    if run.report["summary"]["unexpected"]:
+        return EXIT_UNEXPECTED
+    if code != pytest.ExitCode.OK:
+        _err(f"pytest reported a problem outside the clause verdicts (exit status {int(code)})")
+        return EXIT_UNEXPECTED
+    return EXIT_OK
+
+
+def _autoload_disabled() -> bool:
+    return bool(os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"))
+
+
+def _clause_dict(c: Any) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "title": c.title,
+        "statement": c.statement,
+        "area": c.area,
+        "frameworks": {name: str(spec) or "*" for name, spec in c.frameworks.items()},
+        "sources": [s.as_dict() for s in c.sources],
+        "params": c.params,
+        "statistical": c.statistical,
+        "notes": c.notes,
+        "file": c.file,
+    }
+
+
+def cmd_specs(args: argparse.Namespace) -> int:
+    from conformance.spec import SpecError, catalogue, load_catalogue
+
+    try:
+        cat = load_catalogue(Path(args.catalogue)) if args.catalogue else catalogue()
+    except (SpecError, FileNotFoundError) as exc:
+        _err(f"spec catalogue: {exc}")
+        return EXIT_UNEXPECTED
+    if args.json:
+        doc = {"catalogue_version": cat.version, "clauses": [_clause_dict(c) for c in cat]}
+        print(json.dumps(doc, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    print(f"catalogue {cat.version}: {len(cat)} clauses")
+    width = max(len(c.id) for c in cat)
+    for c in cat:
+        fws = ", ".join(f"{n}{'' if not str(s) else ' ' + str(s)}" for n, s in sorted(c.frameworks.items()))
+        print(f"{c.id:<{width}}  {c.title}  [{fws}]")
+    return EXIT_OK
+
+
+def cmd_frameworks(args: argparse.Namespace) -> int:
+    from conformance import adapters as registry
+
+    names = registry.known_frameworks()
+    width = max((len(n) for n in names), default=0)
+    for name in names:
+        try:
+            cls = registry.adapter_class(name)
+            if cls.installed():
+                state = f"installed {cls.version()}"
+            else:
+                state = f"not installed (needs {cls.module})"
+        except Exception as exc:  # a broken third-party entry point must not hide the others
+            state = f"adapter failed to load: {type(exc).__name__}: {exc}"
+        print(f"{name:<{width}}  {state}")
+    return EXIT_OK
+
+
+def _parser() -> argparse.ArgumentParser:
+    from conformance.stats import DEFAULT_BUDGET
+
+    fmt = argparse.RawDescriptionHelpFormatter
+    p = argparse.ArgumentParser(
+        prog="conformance",
+        description="Property-based conformance suite for how deep-learning frameworks manage parameters.",
+        epilog=EXIT_CODES,
+        formatter_class=fmt,
+    )
+    try:
+        version = importlib.metadata.version("conformance")
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown"
+    p.add_argument("--version", action="version", version=f"%(prog)s {version}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    r = sub.add_parser(
+        "run",
+        help="run the suite against a framework and print the summary",
+        description="Run the property tests against one framework, write the JSON report and "
+        "Markdown summary, and print the summary.",
+        epilog=EXIT_CODES,
+        formatter_class=fmt,
+    )
+    r.add_argument(
+        "--framework", required=True, metavar="NAME", help="framework adapter (see `conformance frameworks`)"
+    )
+    r.add_argument(
+        "--report-dir",
+        default="reports",
+        metavar="DIR",
+        help="where conformance-<framework>-<version>[-<backend>].json/.md go (default: %(default)s)",
+    )
+    r.add_argument(
+        "--max-examples",
+        type=int,
+        default=100,
+        metavar="N",
+        help="Hypothesis examples per non-statistical property (default: %(default)s)",
+    )
+    r.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        metavar="S",
+        help="seed of every generated example (default: random, printed in the report)",
+    )
+    r.add_argument(
+        "--derandomize", action="store_true", help="derive examples from each test instead of a seed"
+    )
+    r.add_argument(
+        "--false-alarm-budget",
+        type=float,
+        default=DEFAULT_BUDGET,
+        metavar="A",
+        help="bound on the chance that a correct framework fails any statistical check "
+        "(default: %(default)s)",
+    )
+    r.add_argument(
+        "-k", metavar="EXPR", default=None, help="only run tests matching the pytest -k expression"
+    )
+    r.add_argument(
+        "--catalogue", metavar="DIR", default=None, help="spec catalogue directory (default: the shipped one)"
+    )
+    r.add_argument(
+        "--deviations",
+        metavar="FILE",
+        default=None,
+        help="known-deviations file (default: the adapter's own)",
+    )
+    r.set_defaults(func=cmd_run)
+
+    s = sub.add_parser(
+        "specs",
+        help="list the spec catalogue",
+        description="List the catalogue's clauses (id, title, frameworks), or dump them as JSON.",
+        epilog=EXIT_CODES,
+        formatter_class=fmt,
+    )
+    s.add_argument("--json", action="store_true", help="dump every clause field, sources included, as JSON")
+    s.add_argument(
+        "--catalogue", metavar="DIR", default=None, help="spec catalogue directory (default: the shipped one)"
+    )
+    s.set_defaults(func=cmd_specs)
+
+    f = sub.add_parser(
+        "frameworks",
+        help="list known frameworks and whether each is installed",
+        description="List the frameworks registered in the conformance.adapters entry-point group, "
+        "with the installed version of each.",
+        epilog=EXIT_CODES,
+        formatter_class=fmt,
+    )
+    f.set_defaults(func=cmd_frameworks)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # `conformance specs | head`
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
+        return EXIT_OK
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error (2)
+        return int(exc.code or 0)
+    if getattr(args, "max_examples", 1) < 1:
+        _err("error: --max-examples must be at least 1")
+        return EXIT_USAGE
+    budget = getattr(args, "false_alarm_budget", 0.5)
+    if not 0.0 < budget < 1.0:
+        _err("error: --false-alarm-budget must be in (0, 1)")
+        return EXIT_USAGE
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

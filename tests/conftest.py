@@ -1,0 +1,174 @@
+"""Shared fixtures for the suite's own tests: a fake framework registry, a
+small synthetic spec catalogue, and helpers to run the plugin with pytester."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+# The plugin imports numpy, scipy and Hypothesis lazily. Import them here,
+# before pytester's in-process runs: those forget modules first imported inside
+# a run, so each run would import them again (slow), and a C extension such as
+# numpy's cannot be loaded twice in one process.
+import hypothesis.strategies  # noqa: F401, I001
+import pytest
+
+import conformance.adapters as registry
+import conformance.reporting  # noqa: F401
+import conformance.stats  # noqa: F401
+from conformance.adapters.base import Adapter, Facts
+
+pytest_plugins = ["pytester"]
+
+
+class FakeAdapter(Adapter):
+    """An installed framework that needs nothing: the synthetic tests only use
+    its identity and capabilities."""
+
+    name = "fake"
+    distribution = "fake-framework"
+    module = "json"
+    facts = Facts(weight_layout="out_in", capabilities=frozenset({"block_names"}))
+
+    @classmethod
+    def version(cls) -> str:
+        return "1.2.3+cpu"
+
+    @classmethod
+    def deviations_file(cls) -> Path | None:
+        return None
+
+    def backend(self) -> str | None:
+        return "cpu"
+
+
+class GhostAdapter(Adapter):
+    """A registered framework whose module cannot be imported."""
+
+    name = "ghost"
+    distribution = "ghost-framework"
+    module = "conformance_ghost_framework_that_is_not_installed"
+    facts = Facts(weight_layout="out_in")
+
+
+class _EntryPoint:
+    def __init__(self, name: str, cls: type[Adapter]) -> None:
+        self.name, self._cls = name, cls
+
+    def load(self) -> type[Adapter]:
+        return self._cls
+
+
+@pytest.fixture(autouse=True)
+def fake_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Register ``fake`` and ``ghost`` next to the real adapters (in-process,
+    so pytester.runpytest_inprocess and cli.main see them)."""
+    real = registry._entry_points
+
+    def entry_points() -> dict[str, Any]:
+        eps: dict[str, Any] = dict(real())
+        eps["fake"] = _EntryPoint("fake", FakeAdapter)
+        eps["ghost"] = _EntryPoint("ghost", GhostAdapter)
+        return eps
+
+    monkeypatch.setattr(registry, "_entry_points", entry_points)
+
+
+def _clause(
+    cid: str, frameworks: str = "{fake: '*'}", doc: str = "001_aaaa.txt", statistical: bool = False
+) -> str:
+    return textwrap.dedent(
+        f"""\
+        ```clause
+        id: {cid}
+        title: Title of {cid}
+        statement: The framework MUST do what {cid} says.
+        frameworks: {frameworks}
+        statistical: {"true" if statistical else "false"}
+        sources:
+          - document: {doc}
+            section: "1.2 Section"
+            quote: "a quote for {cid}"
+        ```
+        """
+    )
+
+
+ALPHA = [
+    ("alpha.holds", "{fake: '*', other: '*'}", "001_aaaa.txt"),
+    ("alpha.broken", "{fake: '*'}", "001_aaaa.txt"),
+    ("alpha.errs", "{fake: '*'}", "002_bbbb.txt"),
+    ("alpha.old", "{fake: '<1.0'}", "002_bbbb.txt"),
+    ("alpha.other-only", "{other: '*'}", "002_bbbb.txt"),
+    ("alpha.needs-cap", "{fake: '*'}", "003_cccc.txt"),
+    ("alpha.runtime-na", "{fake: '*'}", "003_cccc.txt"),
+    ("alpha.listed", "{fake: '>=1.2'}", "004_dddd.txt"),
+    ("alpha.stale-listed", "{fake: '*'}", "004_dddd.txt"),
+    ("alpha.unused", "{fake: '*'}", "005_eeee.txt"),
+]
+
+
+@pytest.fixture(scope="session")
+def catalogue_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A synthetic catalogue: area ``alpha`` (plain clauses) and ``beta``
+    (statistical ones), version ``test-1``."""
+    d = tmp_path_factory.mktemp("specs")
+    (d / "README.md").write_text(
+        "---\ncatalogue_version: test-1\n---\n# Synthetic catalogue\n", encoding="utf-8"
+    )
+    (d / "alpha.md").write_text(
+        "# alpha\n\n" + "\n".join(_clause(c, f, doc) for c, f, doc in ALPHA), encoding="utf-8"
+    )
+    (d / "beta.md").write_text(
+        "# beta\n\n"
+        + "\n".join(
+            _clause(c, "{fake: '*'}", "005_eeee.txt", True)
+            for c in ("beta.stat-a", "beta.stat-b", "beta.stat-c")
+        ),
+        encoding="utf-8",
+    )
+    return d
+
+
+class Runner:
+    """Runs pytest in-process on synthetic test files with the plugin's options
+    and hands back the pytest result and the JSON report."""
+
+    def __init__(self, pytester: pytest.Pytester, catalogue_dir: Path) -> None:
+        self.pytester = pytester
+        self.catalogue_dir = catalogue_dir
+        self.report_dir = pytester.path / "reports"
+
+    def run(self, *args: str, framework: str = "fake", report: bool = True) -> pytest.RunResult:
+        opts = [
+            "-p",
+            "no:cacheprovider",
+            "--framework",
+            framework,
+            "--catalogue",
+            str(self.catalogue_dir),
+            "--seed",
+            "12345",
+        ]
+        if report:
+            opts += ["--report-dir", str(self.report_dir)]
+        return self.pytester.runpytest_inprocess(*opts, *args)
+
+    def report(self) -> dict[str, Any]:
+        files = sorted(self.report_dir.glob("conformance-*.json"))
+        assert len(files) == 1, files
+        return json.loads(files[0].read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+    def results(self) -> dict[str, dict[str, Any]]:
+        return {r["spec"]: r for r in self.report()["results"]}
+
+
+@pytest.fixture
+def runner(pytester: pytest.Pytester, catalogue_dir: Path) -> Iterator[Runner]:
+    yield Runner(pytester, catalogue_dir)
+
+
+__all__ = ["FakeAdapter", "GhostAdapter", "Runner"]

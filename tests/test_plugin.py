@@ -393,15 +393,22 @@ def test_clause_with_several_tests_takes_the_worst(runner: Runner) -> None:
 
 
 def test_unrelated_suites_are_not_disturbed(pytester: pytest.Pytester) -> None:
+    """A session without conformance tests keeps Hypothesis's profile as it was
+    (whatever it is: Hypothesis picks a 'ci' profile when CI is set) and prints
+    nothing of ours."""
+    from hypothesis import settings
+
+    profile, deadline = settings.get_current_profile_name(), settings.default.deadline
     pytester.makepyfile(
-        test_plain="""
+        test_plain=f"""
+        from datetime import timedelta
         from hypothesis import given, settings, strategies as st
         def test_plain():
             assert True
         @given(st.integers())
         def test_hyp(x):
-            assert settings.default.deadline is not None
-            assert settings.get_current_profile_name() == "default"
+            assert settings.get_current_profile_name() == {profile!r}
+            assert settings.default.deadline == {deadline!r}
     """
     )
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--strict-markers")

@@ -70,6 +70,29 @@ def assert_same_values(actual: np.ndarray, expected: np.ndarray, what: str) -> N
         )
 
 
+def assert_forward_is_function_of_params(adapter: Adapter, model: Model, arch: Arch, x: np.ndarray,
+                                         what: str, out: np.ndarray | None = None) -> None:
+    """The model's forward output (or ``out``, an output already computed) MUST
+    be the reference forward pass computed from the values its parameters hold."""
+    values = adapter.read_params(model, arch)
+    got = adapter.forward(model, x) if out is None else out
+    assert_close(got, functional.forward(arch, values, x), forward_tolerance(adapter, arch, values, x), what)
+
+
+def assert_listing_is_each_parameter_once(adapter: Adapter, model: Model, arch: Arch) -> None:
+    """The all-parameters listing MUST be every parameter object once, in
+    forward layer order (first use of a shared layer), weight before bias."""
+    listing = adapter.all_params(model)
+    refs = arch.param_refs()
+    assert len(listing) == len(refs), (
+        f"listing has {len(listing)} entries ({[n for n, _ in listing]}) for {len(refs)} parameter objects"
+    )
+    for i, ((name, got), (path, kind)) in enumerate(zip(listing, refs)):
+        assert adapter.same(got, adapter.param_at(model, path, kind)), (
+            f"listing entry {i} ({name!r}) is not the {kind} of the layer at {path}"
+        )
+
+
 def relu_margin_ok(adapter: Adapter, arch: Arch, values: Values, x: np.ndarray) -> bool:
     """False when some ReLU input is non-zero but within float32 tolerance of
     the kink: there float32 and float64 may fall on different sides, and a

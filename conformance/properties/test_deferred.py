@@ -7,8 +7,7 @@ import pytest
 from hypothesis import example, given
 
 from conformance.adapters.base import Init, Uninitialized
-from conformance.properties._support import assert_close, build, forward_tolerance
-from conformance.reference import functional
+from conformance.properties._support import assert_forward_is_function_of_params, build
 from conformance.strategies import (
     CHAPTER_MLP,
     CHAPTER_TIED,
@@ -62,9 +61,9 @@ def test_first_forward_infers_every_shape(adapter, case, seed):
             got = adapter.shape(adapter.param_at(model, use.path, kind))
             want = adapter.native_shape(kind, use.in_features, use.node.units)
             assert got == want, f"{kind} at {use.path} has shape {got} after the first forward, expected {want}"
-    values = adapter.read_params(model, arch)
-    assert_close(out, functional.forward(arch, values, case.x), forward_tolerance(adapter, arch, values, case.x),
-                 "first forward output vs the reference computed from the inferred values")
+    assert_forward_is_function_of_params(adapter, model, arch, case.x,
+                                         "first forward output vs the reference computed from the inferred values",
+                                         out=out)
 
 
 @pytest.mark.clause("deferred.initializer-applied-on-inference")

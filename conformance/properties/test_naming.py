@@ -10,7 +10,7 @@ from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from conformance.arch import Arch
-from conformance.properties._support import build, listed_names
+from conformance.properties._support import assert_listing_is_each_parameter_once, build, listed_names
 from conformance.strategies import (
     CHAPTER_MLP,
     CHAPTER_RGNET,
@@ -37,14 +37,7 @@ def _names_ok(adapter, arch: Arch) -> bool:
 def test_listing_follows_layer_order_weight_before_bias(adapter, arch, seed):
     """naming.listing-order: the all-parameters listing MUST contain every
     parameter once, in forward layer order, weight before bias."""
-    model = build(adapter, arch, seed)
-    listing = adapter.all_params(model)
-    expected = [(p, k, adapter.param_at(model, p, k)) for p, k in arch.param_refs()]
-    assert len(listing) == len(expected), (
-        f"listing has {len(listing)} parameters ({[n for n, _ in listing]}), the model has {len(expected)}"
-    )
-    for i, ((name, got), (path, kind, want)) in enumerate(zip(listing, expected)):
-        assert adapter.same(got, want), f"listing entry {i} ({name!r}) is not the {kind} of the layer at {path}"
+    assert_listing_is_each_parameter_once(adapter, build(adapter, arch, seed), arch)
 
 
 @pytest.mark.clause("naming.unique-names")

@@ -12,14 +12,14 @@ from hypothesis import strategies as st
 
 from conformance.properties._support import (
     assert_close,
+    assert_forward_is_function_of_params,
+    assert_listing_is_each_parameter_once,
     build,
     build_with,
-    forward_tolerance,
     grad_tolerance,
     relu_margin_ok,
     untied_values,
 )
-from conformance.reference import functional
 from conformance.strategies import (
     CHAPTER_TIED,
     KERAS_TIED,
@@ -85,9 +85,7 @@ def _write_through(adapter, case, value, seed, pick):
         assert w[0, 0] == np.float32(value), (
             f"wrote {value!r} at [0, 0] through {via.path}; position {use.path} reads {w[0, 0]!r}"
         )
-    values = adapter.read_params(model, arch)
-    assert_close(adapter.forward(model, case.x), functional.forward(arch, values, case.x),
-                 forward_tolerance(adapter, arch, values, case.x), "forward output after the write")
+    assert_forward_is_function_of_params(adapter, model, arch, case.x, "forward output after the write")
 
 
 @pytest.mark.clause("tied.listing-once")
@@ -97,14 +95,7 @@ def _write_through(adapter, case, value, seed, pick):
 def test_listing_shows_a_tied_parameter_once(adapter, arch, seed):
     """tied.listing-once: the all-parameters listing MUST show a shared
     parameter exactly once, at its first use."""
-    model = build(adapter, arch, seed)
-    listing = adapter.all_params(model)
-    expected = [adapter.param_at(model, p, k) for p, k in arch.param_refs()]
-    assert len(listing) == len(expected), (
-        f"listing has {len(listing)} entries ({[n for n, _ in listing]}) for {len(expected)} parameter objects"
-    )
-    for i, ((name, got), want) in enumerate(zip(listing, expected)):
-        assert adapter.same(got, want), f"listing entry {i} ({name!r}) is not parameter {arch.param_refs()[i]}"
+    assert_listing_is_each_parameter_once(adapter, build(adapter, arch, seed), arch)
 
 
 @pytest.mark.clause("tied.state-dict-every-key")
@@ -239,9 +230,8 @@ def test_repeated_layer_is_listed_and_applied_at_every_position(adapter, case, s
     model = build_with(adapter, arch, seed, case.values)
     n = adapter.num_children(model)
     assert n == len(arch.root.children), f"the model lists {n} layers; {len(arch.root.children)} were given"
-    values = adapter.read_params(model, arch)
-    assert_close(adapter.forward(model, case.x), functional.forward(arch, values, case.x),
-                 forward_tolerance(adapter, arch, values, case.x), "forward output, shared layer at every position")
+    assert_forward_is_function_of_params(adapter, model, arch, case.x,
+                                         "forward output, shared layer at every position")
 
 
 @pytest.mark.clause("tied.repeated-layer-deduplicated")

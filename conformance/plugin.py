@@ -457,10 +457,10 @@ def pytest_collection_modifyitems(
         fw, adapter, cat, config.stash[SEED], budget, stat_examples, matched, stale, infos, started, timestamp
     )
     config.stash[RUN] = run
-    _pin_hypothesis(config, run, ours)
+    _seed_hypothesis(config, run, ours)
 
 
-def _pin_hypothesis(config: pytest.Config, run: _Run, items: Iterable[pytest.Item]) -> None:
+def _seed_hypothesis(config: pytest.Config, run: _Run, items: Iterable[pytest.Item]) -> None:
     """Give each Hypothesis test the run's seed (Hypothesis's public ``seed``).
 
     The example counts are not set here: the properties carry

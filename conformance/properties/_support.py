@@ -79,18 +79,32 @@ def assert_forward_is_function_of_params(adapter: Adapter, model: Model, arch: A
     assert_close(got, functional.forward(arch, values, x), forward_tolerance(adapter, arch, values, x), what)
 
 
-def assert_listing_is_each_parameter_once(adapter: Adapter, model: Model, arch: Arch) -> None:
-    """The all-parameters listing MUST be every parameter object once, in
-    forward layer order (first use of a shared layer), weight before bias."""
+def assert_listing_is_each_parameter_once(adapter: Adapter, model: Model, arch: Arch, *,
+                                          weight_first: bool = True) -> None:
+    """The all-parameters listing MUST be every parameter object once, its
+    layers in forward order (a shared layer at its first use); with
+    ``weight_first``, also the weight before the bias within each layer."""
     listing = adapter.all_params(model)
     refs = arch.param_refs()
     assert len(listing) == len(refs), (
         f"listing has {len(listing)} entries ({[n for n, _ in listing]}) for {len(refs)} parameter objects"
     )
-    for i, ((name, got), (path, kind)) in enumerate(zip(listing, refs)):
-        assert adapter.same(got, adapter.param_at(model, path, kind)), (
-            f"listing entry {i} ({name!r}) is not the {kind} of the layer at {path}"
-        )
+    if weight_first:
+        for i, ((name, got), (path, kind)) in enumerate(zip(listing, refs)):
+            assert adapter.same(got, adapter.param_at(model, path, kind)), (
+                f"listing entry {i} ({name!r}) is not the {kind} of the layer at {path}"
+            )
+        return
+    owners = []
+    for i, (name, got) in enumerate(listing):
+        found = [path for path, kind in refs if adapter.same(got, adapter.param_at(model, path, kind))]
+        assert len(found) == 1, f"listing entry {i} ({name!r}) is {len(found)} of the model's parameters"
+        owners.append(found[0])
+    order = list(dict.fromkeys(owners))
+    want = [u.path for u in arch.dense_layers()]
+    assert order == want and len(set(map(id, (g for _, g in listing)))) == len(listing), (
+        f"listing visits layers {order}, expected each once in forward order {want}"
+    )
 
 
 def relu_margin_ok(adapter: Adapter, arch: Arch, values: Values, x: np.ndarray) -> bool:

@@ -1,0 +1,403 @@
+"""MXNet Gluon adapter: the idioms of the MXNet editions of the chapter.
+
+MXNet 1.9.1 (the last release) with the legacy Gluon API the editions use
+(``mxnet.gluon.nn``, ``mxnet.init``, ``nd``), not the numpy-style
+``npx.set_np()`` API:
+
+* building: ``nn.Sequential()`` whose children are created inside
+  ``with net.name_scope():`` (the idiom of the ``nn.Sequential`` docstring,
+  "use net's name_scope to give child Blocks appropriate names"); a named block
+  gets ``prefix=name + '_'`` (``Block.name`` is documented as the prefix
+  "without '_' in the end");
+* tying: the same ``nn.Dense`` instance added at every position
+  (``net.add(shared, ..., shared)``, as the PyTorch and Keras tabs of the
+  chapter write it). The MXNet editions write
+  ``nn.Dense(8, params=shared.params)`` instead, which makes a *second* block
+  holding the same Parameter objects; but an ``Arch`` tie key means one layer
+  object (``net[2] is net[4]``, clause access.indexing), and Gluon 1.x supports
+  a block registered twice (``Sequential.add`` keys children by position), so
+  the same-instance idiom is the one that builds what the Arch describes.
+  tests/test_gluon_adapter.py checks that ``params=`` gives the same
+  parameter identity, listing and summed gradients;
+* indexing ``net[i]``, ``net[0].weight``, ``net[0].params``;
+  listing ``net.collect_params()``, selection ``net.collect_params('.*weight')``;
+* values ``weight.data()``, gradients ``weight.grad()``, writes
+  ``weight.set_data(...)`` and ``weight.data()[index] = ...``;
+* initialisation ``net.initialize()`` (default ``init.Uniform(0.07)``, bias
+  'zeros'), ``net.initialize(init=..., force_reinit=...)``,
+  ``net[0].weight.initialize(init=..., force_reinit=True)``, the chapter's
+  ``MyInit(init.Initializer)`` with ``_init_weight``;
+* ``with autograd.record(): out = net(x)`` then ``out.backward(upstream)``;
+  ``gluon.Trainer(net.collect_params(), 'sgd', {'learning_rate': lr}).step(1)``;
+* ``save_parameters`` / ``load_parameters``; ``mx.random.seed``.
+
+mxnet is imported lazily (see :func:`_mx`): importing this module must work
+where mxnet is not installed.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path as FsPath
+from types import SimpleNamespace
+from typing import Any, ClassVar
+
+import numpy as np
+
+from conformance.adapters.base import (
+    Adapter,
+    Block,
+    Facts,
+    Index,
+    Init,
+    Model,
+    NotApplicable,
+    Param,
+    Uninitialized,
+)
+from conformance.arch import Arch, Dense, Flatten, Node, Path, ReLU, Sequential
+
+
+@functools.lru_cache(maxsize=None)
+def _mx() -> SimpleNamespace:
+    """mxnet and the submodules used here, imported on first use only."""
+    import mxnet as mx
+    from mxnet import autograd, gluon, init, nd
+    from mxnet.gluon import nn
+    from mxnet.gluon.parameter import DeferredInitializationError
+
+    return SimpleNamespace(
+        mx=mx, autograd=autograd, gluon=gluon, init=init, nd=nd, nn=nn,
+        DeferredInitializationError=DeferredInitializationError,
+    )
+
+
+@functools.lru_cache(maxsize=None)
+def _my_init_class() -> type:
+    """The chapter's ``MyInit`` (003 4.2.3, 002 "Custom Initialization"),
+    minus its print: only ``_init_weight`` is overridden."""
+    m = _mx()
+
+    class MyInit(m.init.Initializer):
+        def _init_weight(self, name: str, data: Any) -> None:
+            data[:] = m.nd.random.uniform(low=-10, high=10, shape=data.shape)
+            data *= data.abs() >= 5
+
+    return MyInit
+
+
+def _initializer(spec: Init) -> Any:
+    """The mxnet.init object for a framework-neutral request."""
+    init = _mx().init
+    if spec.kind == "normal":
+        if spec.mean != 0.0:
+            # mxnet.init.Normal(sigma=0.01) has no mean parameter: "Initializes
+            # weights with random values sampled from a normal distribution
+            # with a mean of zero and standard deviation of sigma."
+            raise NotApplicable(
+                f"mxnet.init.Normal(sigma) samples with mean zero only; mean={spec.mean!r} cannot be "
+                "expressed with a built-in initialiser"
+            )
+        return init.Normal(sigma=spec.std)
+    if spec.kind == "zeros":
+        return init.Zero()
+    if spec.kind == "constant":
+        return init.Constant(spec.value)
+    if spec.kind == "uniform":
+        if spec.low != -spec.high:
+            raise NotApplicable(
+                f"mxnet.init.Uniform(scale) samples U(-scale, scale) only; U({spec.low!r}, {spec.high!r}) "
+                "cannot be expressed with a built-in initialiser"
+            )
+        return init.Uniform(scale=spec.high)
+    if spec.kind == "xavier_uniform":
+        # Xavier() defaults: rnd_type='uniform', factor_type='avg', magnitude=3:
+        # bound sqrt(3 / ((n_in + n_out) / 2)) = sqrt(6 / (n_in + n_out)).
+        return init.Xavier(rnd_type="uniform", factor_type="avg", magnitude=3)
+    if spec.kind == "xavier_normal":
+        # gaussian: sigma = sqrt(magnitude / ((n_in + n_out) / 2)); magnitude=1
+        # gives Glorot's sqrt(2 / (n_in + n_out)).
+        return init.Xavier(rnd_type="gaussian", factor_type="avg", magnitude=1)
+    if spec.kind == "mixture":
+        return _my_init_class()()
+    raise ValueError(f"unknown initialiser kind {spec.kind!r}")
+
+
+def _deferred(param: Any) -> bool:
+    """A parameter whose shape is still unknown (Gluon shows it as 0)."""
+    shape = param.shape
+    return shape is None or any(int(d) == 0 for d in shape)
+
+
+def _uninitialized(what: str, exc: BaseException | None = None) -> Uninitialized:
+    detail = f" ({exc})" if exc is not None else ""
+    return Uninitialized(
+        f"{what}: the parameter's shape is not known yet (deferred initialisation; Gluon raises "
+        f"DeferredInitializationError until the first forward pass){detail}"
+    )
+
+
+def _nd(value: np.ndarray | float) -> Any:
+    return _mx().nd.array(np.array(value, dtype=np.float32, copy=True), dtype="float32")
+
+
+#: the prefixes Gluon generates for the blocks built here (Block._alias() + counter)
+_GENERATED_NAME = re.compile(r"(dense|sequential|activation|flatten)[0-9]+")
+
+#: load mode -> keyword arguments of ``Block.load_parameters``
+_LOAD_MODES: dict[str, dict[str, bool]] = {
+    "strict": {},
+    "allow_missing": {"allow_missing": True},
+    "ignore_extra": {"ignore_extra": True},
+}
+
+
+class GluonAdapter(Adapter):
+    name: ClassVar[str] = "mxnet"
+    distribution: ClassVar[str] = "mxnet"
+    module: ClassVar[str] = "mxnet"
+
+    facts: ClassVar[Facts] = Facts(
+        # mxnet.gluon.nn.Dense docs: weight shape (units, in_units).
+        weight_layout="out_in",
+        # A prefix is any string; Gluon concatenates prefixes, and Block.name is
+        # documented as the prefix "without '_' in the end", so '_' ends each
+        # segment of a generated name (sequential0_dense1_weight).
+        forbidden_name_chars="",
+        name_separator="_",
+        # Block.load_parameters(filename, ctx=None, allow_missing=False,
+        # ignore_extra=False, cast_dtype=False, dtype_source='current').
+        load_modes=tuple(_LOAD_MODES),
+        atol=1e-5,
+        rtol=1e-4,
+        capabilities=frozenset(
+            {
+                "deferred_init",  # nn.Dense(units) without in_units: shape (units, 0) until the first forward
+                "explicit_initialize",  # net.initialize(init, force_reinit=...)
+                "pattern_selection",  # net.collect_params('.*weight')
+                "block_names",  # Block(prefix=...) with children created in its name_scope()
+                "custom_initializer",  # an init.Initializer subclass overriding _init_weight
+            }
+        ),
+    )
+
+    def block_name_ok(self, name: str) -> bool:
+        # Gluon generates a block's prefix from a per-name-scope counter of its
+        # class ("dense0_", "dense1_", ...: the naming tutorial, "they will be
+        # named with incrementing suffixes"). A caller-chosen prefix equal to a
+        # generated one makes two different Parameters share a name, and
+        # collect_params() then fails ("Cannot update self with other because
+        # they have different Parameters with the same name"), so such names
+        # are the framework's own.
+        return super().block_name_ok(name) and not _GENERATED_NAME.fullmatch(name)
+
+    # -- building --------------------------------------------------------------
+    def seed(self, seed: int) -> None:
+        _mx().mx.random.seed(seed)
+
+    def build(self, arch: Arch) -> Model:
+        nn = _mx().nn
+        in_units = {u.path: u.in_features for u in arch.dense_uses()}
+        tied: dict[str, Any] = {}  # tie key -> the one nn.Dense added at every position
+
+        def prefix(node: Node) -> dict[str, str]:
+            return {} if node.name is None else {"prefix": f"{node.name}_"}
+
+        def dense(node: Dense, path: Path) -> Any:
+            kwargs: dict[str, Any] = dict(prefix(node))
+            if not arch.lazy:
+                kwargs["in_units"] = in_units[path]
+            if node.tie is not None and node.tie in tied:
+                return tied[node.tie]
+            layer = nn.Dense(node.units, **kwargs)
+            if node.tie is not None:
+                tied[node.tie] = layer
+            return layer
+
+        def make(node: Node, path: Path) -> Any:
+            if isinstance(node, Sequential):
+                seq = nn.Sequential(**prefix(node))
+                with seq.name_scope():
+                    for i, child in enumerate(node.children):
+                        seq.add(make(child, path + (i,)))
+                return seq
+            if isinstance(node, Dense):
+                return dense(node, path)
+            if isinstance(node, ReLU):
+                return nn.Activation("relu", **prefix(node))
+            if isinstance(node, Flatten):
+                return nn.Flatten(**prefix(node))
+            raise TypeError(f"unknown node type {type(node).__name__} at {path}")
+
+        net = make(arch.root, ())
+        # The default initialisation, net.initialize(): init.Uniform(0.07) for
+        # weights, each bias its own 'zeros'; deferred for unknown shapes.
+        net.initialize()
+        return net
+
+    def child(self, block: Block, index: int) -> Block:
+        return block[index]  # net[0], rgnet[0][1][0]
+
+    def num_children(self, block: Block) -> int:
+        if isinstance(block, _mx().nn.Sequential):
+            return len(block)
+        return 0
+
+    # -- parameters ------------------------------------------------------------
+    def layer_params(self, layer: Block) -> list[tuple[str, Param]]:
+        # net[0].params is the layer's ParameterDict, keyed by full names
+        # (dense0_weight); the role is which attribute holds the object
+        # (net[0].weight, net[0].bias), which also works for a layer built with
+        # params=shared.params (whose dict is keyed by the shared layer's names).
+        out = []
+        for name, p in layer.params.items():
+            role = next((r for r in ("weight", "bias") if getattr(layer, r, None) is p), name)
+            out.append((role, p))
+        return out
+
+    def all_params(self, model: Model) -> list[tuple[str, Param]]:
+        return list(model.collect_params().items())
+
+    def state_dict(self, model: Model) -> list[tuple[str, np.ndarray]]:
+        # What save_parameters writes by default (deduplicate=False): the
+        # structural keys of Block._collect_params_with_prefix ('0.weight'),
+        # one per position of a shared parameter.
+        out = []
+        for k, p in model._collect_params_with_prefix().items():
+            out.append((k, self.read(p)))
+        return out
+
+    def lookup(self, model: Model, name: str) -> Param:
+        return model.collect_params()[name]  # net.collect_params()['dense1_bias']
+
+    def select(self, model: Model, pattern: str) -> list[tuple[str, Param]]:
+        self.require("pattern_selection")
+        return list(model.collect_params(pattern).items())  # net.collect_params('.*weight')
+
+    def read(self, param: Param) -> np.ndarray:
+        try:
+            return param.data().asnumpy().copy()
+        except _mx().DeferredInitializationError as exc:
+            raise _uninitialized("read", exc) from None
+
+    def dtype(self, param: Param) -> str:
+        return np.dtype(param.dtype).name
+
+    def shape(self, param: Param) -> tuple[int | None, ...] | None:
+        # Gluon 1.x prints an unknown dimension as 0: Parameter dense0_weight (shape=(8, 0)).
+        if param.shape is None:
+            return None
+        return tuple(None if int(d) == 0 else int(d) for d in param.shape)
+
+    def grad(self, param: Param) -> np.ndarray | None:
+        if param.grad_req == "null":
+            return None
+        try:
+            return param.grad().asnumpy().copy()
+        except _mx().DeferredInitializationError as exc:
+            raise _uninitialized("grad", exc) from None
+
+    def write(self, param: Param, value: np.ndarray) -> None:
+        # The edition's net[0].weight.set_data(...): keeps the Parameter object.
+        if _deferred(param):
+            raise _uninitialized("write")
+        value = np.asarray(value)
+        if tuple(value.shape) != tuple(param.shape):
+            raise ValueError(f"write of shape {value.shape} into a parameter of shape {tuple(param.shape)}")
+        param.set_data(_nd(value))
+
+    def assign(self, param: Param, index: Index, value: np.ndarray | float) -> None:
+        # net[0].weight.data()[:] += 1, net[0].weight.data()[0, 0] = 42: an
+        # in-place write into the NDArray the Parameter holds.
+        try:
+            data = param.data()
+        except _mx().DeferredInitializationError as exc:
+            raise _uninitialized("assign", exc) from None
+        if isinstance(value, np.ndarray) and value.ndim > 0:
+            data[index] = _nd(value)
+        else:
+            data[index] = float(np.float32(value))
+
+    # -- initialisation ----------------------------------------------------------
+    def _dense_layers(self, block: Block) -> list[Any]:
+        nn = _mx().nn
+        if isinstance(block, nn.Dense):
+            return [block]
+        if isinstance(block, nn.Sequential):
+            return [d for c in block for d in self._dense_layers(c)]
+        return []
+
+    def initialize(
+        self, block: Block, *, weight: Init | None = None, bias: Init | None = None, force: bool = True
+    ) -> None:
+        # The editions' per-parameter idiom:
+        #   net[0].weight.initialize(init=init.Xavier(), force_reinit=True)
+        # On a deferred parameter this records the initialiser, which Gluon
+        # applies when the shape is inferred at the first forward pass.
+        done: set[int] = set()  # a shared Parameter reached at several positions: once
+        for layer in self._dense_layers(block):
+            for role, spec in (("weight", weight), ("bias", bias)):
+                if spec is None:
+                    continue
+                p = getattr(layer, role)
+                if id(p) in done:
+                    continue
+                done.add(id(p))
+                p.initialize(init=_initializer(spec), force_reinit=force)
+
+    def initialize_all(self, model: Model, init: Init, *, force: bool) -> None:
+        self.require("explicit_initialize")
+        model.initialize(init=_initializer(init), force_reinit=force)
+
+    # -- computing -----------------------------------------------------------------
+    def forward(self, model: Model, x: np.ndarray) -> np.ndarray:
+        return model(_nd(x)).asnumpy().copy()
+
+    def zero_grad(self, model: Model) -> None:
+        model.collect_params().zero_grad()
+
+    def backward(self, model: Model, x: np.ndarray, upstream: np.ndarray) -> None:
+        m = _mx()
+        with m.autograd.record():
+            out = model(_nd(x))
+        out.backward(_nd(upstream))
+
+    def sgd_step(self, model: Model, lr: float) -> None:
+        # Trainer.step(batch_size) rescales the gradient by 1/batch_size:
+        # batch_size=1 makes the step W - lr * g. collect_params() lists a
+        # shared Parameter once, so it is stepped once.
+        trainer = _mx().gluon.Trainer(model.collect_params(), "sgd", {"learning_rate": lr})
+        trainer.step(batch_size=1)
+
+    # -- serialisation -----------------------------------------------------------------
+    def save_weights(self, model: Model, path: FsPath) -> None:
+        for k, p in model._collect_params_with_prefix().items():
+            if _deferred(p):
+                raise _uninitialized(f"save_weights ({k!r})")
+        model.save_parameters(str(path))  # deduplicate=False, the default
+
+    def load_weights(self, model: Model, path: FsPath, mode: str) -> Model:
+        if mode not in _LOAD_MODES:
+            raise ValueError(f"unknown load mode {mode!r}; known modes: {', '.join(_LOAD_MODES)}")
+        model.load_parameters(str(path), **_LOAD_MODES[mode])
+        return model
+
+    # Whole-model saving is not a capability: in Gluon 1.x only a hybridized
+    # HybridBlock can be saved whole (HybridBlock.export writes symbol JSON +
+    # params, SymbolBlock.imports reads them back), and nn.Sequential, the
+    # editions' container, is a plain Block without export. Even for a
+    # HybridSequential the loaded SymbolBlock has no children (net[i] fails)
+    # and its parameters are keyed by Parameter name, so the clause's "shared
+    # layer still one object at every position" cannot be asked of it.
+    _NO_WHOLE_MODEL = (
+        "Gluon 1.x saves a whole model only through HybridBlock.export / SymbolBlock.imports; "
+        "nn.Sequential (the editions' container) is a plain Block with no export, and the SymbolBlock "
+        "that imports returns has no child blocks to index, so positions of a shared layer cannot be checked"
+    )
+
+    def save_model(self, model: Model, path: FsPath) -> None:
+        raise NotApplicable(self._NO_WHOLE_MODEL)
+
+    def load_model(self, path: FsPath) -> Model:
+        raise NotApplicable(self._NO_WHOLE_MODEL)

@@ -1,0 +1,328 @@
+"""PaddlePaddle adapter: the idioms of the Paddle tab of the chapter (d2l-zh).
+
+Every primitive is written the way the Paddle edition or Paddle's own API
+documentation writes it: ``net[2]`` for indexing, ``named_parameters()`` /
+``state_dict()`` for listings, ``net.state_dict()['2.bias']`` for lookup by
+name, ``param.numpy()`` for reading, ``param.set_value(...)`` for writing
+(the edition: ``val = net[0].weight.numpy(); val[0, 0] = 42;
+net[0].weight.set_value(val)``), ``net.apply(fn)`` with ``type(m) ==
+nn.Linear`` for initialisation (``Layer.apply``'s own docstring example),
+``add_sublayer(name, layer)`` for named blocks (the edition's ``block2()``),
+and one shared ``nn.Linear`` object for tying.
+
+Paddle stores a Linear weight as (in_features, out_features) and computes
+``y = x W + b``: the layout is ``in_out``.
+
+paddle is imported lazily (see :func:`_paddle`): importing this module, and so
+listing the registered adapters, must work where paddle is not installed.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path as FsPath
+from types import ModuleType
+from typing import Any, ClassVar
+
+import numpy as np
+
+from conformance.adapters.base import (
+    Adapter,
+    Block,
+    Facts,
+    Index,
+    Init,
+    Model,
+    NotApplicable,
+    Param,
+)
+from conformance.arch import Arch, Dense, Flatten, Node, Path, ReLU, Sequential
+
+
+@functools.lru_cache(maxsize=None)
+def _paddle() -> ModuleType:
+    """paddle, imported on first use only."""
+    import paddle
+
+    return paddle
+
+
+def _as_tensor(value: np.ndarray | float) -> Any:
+    # float32 is the parameters' dtype; Tensor.set_value asserts that the
+    # dtype matches ("Variable dtype not match") rather than casting.
+    return _paddle().to_tensor(np.array(value, dtype=np.float32, order="C", copy=True))
+
+
+def _translated(block: Any) -> bool:
+    """A layer loaded by ``paddle.jit.load`` (TranslatedLayer / PirTranslatedLayer)."""
+    return "TranslatedLayer" in type(block).__name__
+
+
+_NO_STRUCTURE = (
+    "the model loaded by paddle.jit.load is a TranslatedLayer: a static program whose "
+    "parameters are renamed param_0, param_1, ... with no sub-layers, so it cannot be indexed "
+    "(TypeError: object is not subscriptable) and a shared layer's positions cannot be reached"
+)
+
+#: load mode -> keyword arguments of ``paddle.load``; the state dict is then
+#: given to ``Layer.set_state_dict(state_dict, use_structured_name=True)``.
+_LOAD_MODES: dict[str, dict[str, bool]] = {
+    # paddle.load(path) -> a dict of paddle.Tensor (the documented default)
+    "tensors": {},
+    # paddle.load(path, return_numpy=True) -> a dict of numpy arrays
+    # (documented config of paddle.load; set_state_dict accepts both)
+    "numpy": {"return_numpy": True},
+}
+
+
+class PaddleAdapter(Adapter):
+    name: ClassVar[str] = "paddle"
+    distribution: ClassVar[str] = "paddlepaddle"
+    module: ClassVar[str] = "paddle"
+
+    facts: ClassVar[Facts] = Facts(
+        # paddle.nn.Linear docs: "weight ... shape [in_features, out_features]",
+        # Out = XW + b (created with create_parameter(shape=[in_features, out_features])).
+        weight_layout="in_out",
+        # Layer.add_sublayer(name, sublayer) documents no restriction and
+        # checks none (it is `self._sub_layers[name] = sublayer`): "a.b", "",
+        # "training" are all accepted. "." is the separator of structured names
+        # ("block 0.0.weight", state_dict keys).
+        forbidden_name_chars="",
+        name_separator=".",
+        load_modes=tuple(_LOAD_MODES),
+        # float32 on CPU against a float64 oracle: each float32 op has relative
+        # error <= 2^-24 ~ 6e-8; a dot product of length n accumulates at most
+        # ~n * 6e-8 of the sum of |terms| (the bound the properties multiply
+        # rtol by). Widths here are <= ~32 with depth <= 3, so the error stays
+        # below ~1e-6 of that bound: rtol 1e-4 leaves two orders of margin, and
+        # atol 1e-5 covers outputs whose bound is ~0. Paddle's CPU matmul
+        # (Eigen / oneDNN off by default: FLAGS_use_mkldnn=False) uses no
+        # reduced precision such as TF32 or bf16 on CPU.
+        atol=1e-5,
+        rtol=1e-4,
+        capabilities=frozenset(
+            {
+                # Layer.add_sublayer(name, layer) / Sequential(('name', layer), ...)
+                "block_names",
+                # paddle.jit.save(layer, path, input_spec=[InputSpec]) / paddle.jit.load
+                "whole_model_save",
+                # a function applied with Layer.apply (the edition's my_init)
+                "custom_initializer",
+            }
+        ),
+    )
+
+    # -- building --------------------------------------------------------------
+    def seed(self, seed: int) -> None:
+        _paddle().seed(seed)
+
+    def build(self, arch: Arch) -> Model:
+        if arch.lazy:
+            # paddle.nn has no lazy layer (no LazyLinear): nn.Linear needs
+            # in_features at construction. paddle.LazyGuard only delays
+            # *allocating* parameters whose shapes are already given.
+            raise NotApplicable(
+                "paddle.nn.Linear needs in_features at construction; paddle has no lazy Linear"
+            )
+        nn = _paddle().nn
+        in_features = {u.path: u.in_features for u in arch.dense_uses()}
+        tied: dict[str, Any] = {}  # tie key -> the one nn.Linear used at every position
+
+        def dense(node: Dense, path: Path) -> Any:
+            if node.tie is not None and node.tie in tied:
+                return tied[node.tie]
+            layer = nn.Linear(in_features[path], node.units)
+            if node.tie is not None:
+                tied[node.tie] = layer
+            return layer
+
+        def make(node: Node, path: Path) -> Any:
+            if isinstance(node, Sequential):
+                seq = nn.Sequential()
+                for i, child in enumerate(node.children):
+                    # The edition's block2(): add_sublayer(f'block {i}', block1());
+                    # str(i) is what nn.Sequential(*layers) itself uses.
+                    name = child.name if child.name is not None else str(i)
+                    seq.add_sublayer(name, make(child, path + (i,)))
+                return seq
+            if isinstance(node, Dense):
+                return dense(node, path)
+            if isinstance(node, ReLU):
+                return nn.ReLU()
+            if isinstance(node, Flatten):
+                return nn.Flatten()  # start_axis=1: the identity on (batch, features)
+            raise TypeError(f"unknown node type {type(node).__name__} at {path}")
+
+        return make(arch.root, ())
+
+    def child(self, block: Block, index: int) -> Block:
+        if _translated(block):
+            raise NotApplicable(_NO_STRUCTURE)
+        return block[index]  # net[2], rgnet[0][1][0]
+
+    def num_children(self, block: Block) -> int:
+        if _translated(block):
+            raise NotApplicable(_NO_STRUCTURE)
+        # len(nn.Sequential) counts positions (its _sub_layers keys), so a
+        # tied layer counts at each use.
+        if isinstance(block, _paddle().nn.Sequential):
+            return len(block)
+        return len(list(block.children()))  # 0 for nn.Linear / nn.ReLU / nn.Flatten
+
+    # -- parameters ------------------------------------------------------------
+    def layer_params(self, layer: Block) -> list[tuple[str, Param]]:
+        # nn.Linear registers its parameters as "weight" and "bias".
+        return list(layer.named_parameters(include_sublayers=False))
+
+    def all_params(self, model: Model) -> list[tuple[str, Param]]:
+        # remove_duplicate=True is the default: a shared layer is listed once.
+        return list(model.named_parameters())
+
+    def state_dict(self, model: Model) -> list[tuple[str, np.ndarray]]:
+        return [(k, np.array(v.numpy(), copy=True)) for k, v in model.state_dict().items()]
+
+    def lookup(self, model: Model, name: str) -> Param:
+        # The edition's `net.state_dict()['2.bias']`: Paddle's state dict holds
+        # the live Parameter objects. (Layer.get_parameter exists too, but it
+        # resolves the path with getattr, so a block named like an attribute
+        # of Layer, e.g. "training", is not found.)
+        return model.state_dict()[name]
+
+    def read(self, param: Param) -> np.ndarray:
+        return np.array(param.numpy(), copy=True)  # the edition's net[0].weight.numpy()
+
+    def dtype(self, param: Param) -> str:
+        return str(param.dtype).removeprefix("paddle.")  # paddle.float32 -> "float32"
+
+    def shape(self, param: Param) -> tuple[int | None, ...] | None:
+        return tuple(int(d) for d in param.shape)
+
+    def grad(self, param: Param) -> np.ndarray | None:
+        g = param.grad
+        return None if g is None else np.array(g.numpy(), copy=True)
+
+    def write(self, param: Param, value: np.ndarray) -> None:
+        # Tensor.set_value docs: `linear.weight.set_value(custom_weight)  # change
+        # existing weight`; the Parameter object (and every tied use) is kept and
+        # autograd does not record the write. set_value itself asserts the shape.
+        param.set_value(_as_tensor(value))
+
+    def assign(self, param: Param, index: Index, value: np.ndarray | float) -> None:
+        # The edition's idiom, verbatim in spirit:
+        #   val = net[0].weight.numpy(); val[0, 0] = 42; net[0].weight.set_value(val)
+        # (Observed: `param[0, 0] = 42` raises ValueError "Leaf Tensor ... that
+        # doesn't stop gradient can't use inplace strategy" outside
+        # paddle.no_grad(), and works inside it; the edition uses set_value.)
+        val = np.array(param.numpy(), copy=True)
+        val[index] = value
+        param.set_value(_as_tensor(val))
+
+    # -- initialisation ----------------------------------------------------------
+    def initialize(
+        self, block: Block, *, weight: Init | None = None, bias: Init | None = None, force: bool = True
+    ) -> None:
+        # `force` is Gluon's force_reinit; Paddle has no separate initialise
+        # step (parameters are initialised when created), so it is ignored.
+        del force
+        paddle = _paddle()
+        nn = paddle.nn
+        init = nn.initializer
+
+        def init_(p: Any, spec: Init) -> None:
+            # A paddle.nn.initializer object called on an existing parameter
+            # (Initializer.__call__(param, block=None)) fills it in place in
+            # dynamic mode; PaddleSeg's param_init.py uses exactly this.
+            if spec.kind == "normal":
+                init.Normal(mean=spec.mean, std=spec.std)(p)
+            elif spec.kind == "zeros":
+                init.Constant(0.0)(p)
+            elif spec.kind == "constant":
+                init.Constant(spec.value)(p)
+            elif spec.kind == "uniform":
+                init.Uniform(low=spec.low, high=spec.high)(p)
+            elif spec.kind == "xavier_uniform":
+                init.XavierUniform()(p)
+            elif spec.kind == "xavier_normal":
+                init.XavierNormal()(p)
+            elif spec.kind == "mixture":
+                # The chapter's my_init, applied with Layer.apply like the
+                # edition's paddle tab ("we implement a my_init function to
+                # apply to net"): U(-10, 10), then zero every |w| < 5.
+                init.Uniform(low=-10.0, high=10.0)(p)
+                with paddle.no_grad():
+                    p.set_value(p * (p.abs() >= 5).astype(p.dtype))
+            else:
+                raise ValueError(f"unknown initialiser kind {spec.kind!r}")
+
+        def fn(m: Any) -> None:
+            if type(m) != nn.Linear:  # noqa: E721 -- the exact-type test of Layer.apply's docs
+                return
+            if weight is not None:
+                init_(m.weight, weight)
+            if bias is not None:
+                init_(m.bias, bias)
+
+        # Layer.apply visits each sublayer object once (sublayers() removes
+        # duplicates), so a shared layer is initialised once, then the block.
+        block.apply(fn)
+
+    # -- computing -----------------------------------------------------------------
+    def forward(self, model: Model, x: np.ndarray) -> np.ndarray:
+        paddle = _paddle()
+        with paddle.no_grad():
+            y = model(_as_tensor(x))
+        return np.array(y.numpy(), copy=True)
+
+    def zero_grad(self, model: Model) -> None:
+        # Tensor.clear_gradient(set_to_zero=False) empties the slot (grad is
+        # None again, as before any backward); the default set_to_zero=True
+        # fills it with zeros. Per parameter because Layer.clear_gradients
+        # only gained its set_to_zero argument in Paddle 3 (2.6: no argument,
+        # zeros), while Tensor.clear_gradient takes it positionally in both.
+        for p in model.parameters():
+            p.clear_gradient(False)
+
+    def backward(self, model: Model, x: np.ndarray, upstream: np.ndarray) -> None:
+        (model(_as_tensor(x)) * _as_tensor(upstream)).sum().backward()
+
+    def sgd_step(self, model: Model, lr: float) -> None:
+        # model.parameters() lists a shared Parameter once, so it steps once.
+        paddle = _paddle()
+        paddle.optimizer.SGD(learning_rate=lr, parameters=model.parameters()).step()
+
+    # -- serialisation -----------------------------------------------------------------
+    def save_weights(self, model: Model, path: FsPath) -> None:
+        _paddle().save(model.state_dict(), str(path))  # paddle.save(layer.state_dict(), "x.pdparams")
+
+    def load_weights(self, model: Model, path: FsPath, mode: str) -> Model:
+        if mode not in _LOAD_MODES:
+            raise ValueError(f"unknown load mode {mode!r}; known modes: {', '.join(_LOAD_MODES)}")
+        state = _paddle().load(str(path), **_LOAD_MODES[mode])
+        # set_state_dict copies into the existing parameters (same objects);
+        # it does not raise on missing or unexpected keys but returns them, so
+        # a partial load is reported here rather than passing silently.
+        missing, unexpected = model.set_state_dict(state)
+        if missing or unexpected:
+            raise KeyError(f"set_state_dict: missing keys {missing}, unexpected keys {unexpected}")
+        return model
+
+    def save_model(self, model: Model, path: FsPath) -> None:
+        # paddle.save refuses a Layer ("paddle do not support saving
+        # `paddle.nn.Layer` object"); the documented whole-model format is
+        # paddle.jit.save, which needs the input signature.
+        paddle = _paddle()
+        linears = [m for m in model.sublayers(include_self=True) if isinstance(m, paddle.nn.Linear)]
+        if not linears:
+            raise NotApplicable(
+                "paddle.jit.save needs an InputSpec; this model has no Linear to read its width from"
+            )
+        # sublayers() is registration order, which is forward order here; the
+        # first Linear's in_features is the model's input width (ReLU and
+        # Flatten before it keep the width of 2-D inputs).
+        n_in = int(linears[0].weight.shape[0])
+        spec = paddle.static.InputSpec(shape=[None, n_in], dtype="float32")
+        paddle.jit.save(model, str(path), input_spec=[spec])
+
+    def load_model(self, path: FsPath) -> Model:
+        return _paddle().jit.load(str(path))

@@ -1,0 +1,301 @@
+"""The suite's own tests of the PaddlePaddle adapter: does it translate
+Paddle's quirks (a shared layer listed once by named_parameters but once per
+position by state_dict, in-place writes refused on a leaf parameter under
+autograd, set_state_dict copying into the existing parameters, jit.save's
+structure-less TranslatedLayer) faithfully? They pin down what Paddle actually
+does, so that a property failing later is a finding about Paddle, not about
+the adapter."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+paddle = pytest.importorskip("paddle")
+nn = paddle.nn
+
+from conformance.adapters.base import Init, NotApplicable  # noqa: E402
+from conformance.adapters.paddle import PaddleAdapter  # noqa: E402
+from conformance.arch import Arch, Dense, ReLU, Sequential  # noqa: E402
+
+# The chapter's tied net: Linear(4, 8), ReLU, shared, ReLU, shared, ReLU, Linear(8, 1).
+TIED = Arch(
+    Sequential(
+        (Dense(8), ReLU(), Dense(8, tie="shared"), ReLU(), Dense(8, tie="shared"), ReLU(), Dense(1))
+    ),
+    input_dim=4,
+)
+
+
+@pytest.fixture
+def ad() -> PaddleAdapter:
+    a = PaddleAdapter()
+    a.seed(0)
+    return a
+
+
+def _x(rows: int = 3, cols: int = 4, seed: int = 1) -> np.ndarray:
+    return np.random.default_rng(seed).normal(size=(rows, cols)).astype(np.float32)
+
+
+# -- naming of a shared layer ----------------------------------------------------------
+def test_shared_layer_listed_once_by_named_parameters_per_position_by_state_dict(ad: PaddleAdapter) -> None:
+    net = ad.build(TIED)
+    assert ad.child(net, 2) is ad.child(net, 4)
+    assert ad.same(ad.param_at(net, (2,), "weight"), ad.param_at(net, (4,), "weight"))
+    # named_parameters(remove_duplicate=True, the default) lists the shared layer at its first use ...
+    names = [n for n, _ in ad.all_params(net)]
+    assert names == ["0.weight", "0.bias", "2.weight", "2.bias", "6.weight", "6.bias"]
+    assert len(net.parameters()) == 6
+    # ... state_dict keeps one key per position, and its values are the live Parameters.
+    keys = [k for k, _ in ad.state_dict(net)]
+    assert keys == ["0.weight", "0.bias", "2.weight", "2.bias", "4.weight", "4.bias", "6.weight", "6.bias"]
+    assert net.state_dict()["4.weight"] is net.state_dict()["2.weight"] is net[2].weight
+    # The edition's lookup, net.state_dict()['2.bias'], resolves both positions to the one object.
+    assert ad.lookup(net, "4.weight") is ad.lookup(net, "2.weight")
+    assert ad.num_children(net) == 7  # positions, not distinct layers
+    # Paddle's own generated names (linear_N.w_0) come from a process-wide counter; the
+    # structured names above do not.
+    assert net[0].weight.name != ad.build(TIED)[0].weight.name
+
+
+def test_weight_layout_is_in_out_and_defaults_are_xavier_uniform_and_zero(ad: PaddleAdapter) -> None:
+    net = ad.build(Arch(Sequential((Dense(100),)), input_dim=300))
+    w, b = ad.read(ad.param_at(net, (0,), "weight")), ad.read(ad.param_at(net, (0,), "bias"))
+    assert w.shape == (300, 100) and b.shape == (100,)
+    bound = np.sqrt(6 / 400)  # XavierUniform: sqrt(6 / (fan_in + fan_out))
+    assert np.abs(w).max() <= bound and np.abs(w).max() > 0.95 * bound
+    assert not b.any()
+    # The default comes from ParamAttr._set_default_param_initializer -> XavierUniform().
+    attr = paddle.ParamAttr()
+    attr._set_default_param_initializer()
+    assert type(attr.initializer) is nn.initializer.XavierUniform
+
+
+@pytest.mark.parametrize("name", ["block 0", "block-1", "блок", "ブロック", "ü"])
+def test_unusual_block_names_work(ad: PaddleAdapter, name: str) -> None:
+    arch = Arch(Sequential((Sequential((Dense(2), ReLU()), name=name), Dense(1))), input_dim=3)
+    net = ad.build(arch)
+    assert f"{name}.0.weight" in dict(ad.all_params(net))
+    assert ad.lookup(net, f"{name}.0.weight") is ad.param_at(net, (0, 0), "weight")
+    assert ad.child(net, 0) is net[name]  # Sequential also indexes by name
+
+
+@pytest.mark.parametrize("name", ["a.b", "training", "forward"])
+def test_paddle_accepts_any_block_name(ad: PaddleAdapter, name: str) -> None:
+    # add_sublayer checks nothing: even the separator and Layer attribute names
+    # are accepted and used in the structured names.
+    assert ad.block_name_ok(name)
+    net = ad.build(Arch(Sequential((Dense(2, name=name),)), input_dim=3))
+    assert [n for n, _ in ad.all_params(net)] == [f"{name}.weight", f"{name}.bias"]
+    assert ad.lookup(net, f"{name}.weight") is ad.child(net, 0).weight
+
+
+def test_a_dot_in_an_accepted_block_name_makes_names_collide(ad: PaddleAdapter) -> None:
+    # Paddle accepts "a.b" as a block name, so a sibling block "a" holding a
+    # layer "b" produces the same structured names: named_parameters lists
+    # "a.b.weight" twice and state_dict keeps only one of the two weights.
+    # (The catalogue's name strategy has no "."; see the report to the lead.)
+    arch = Arch(Sequential((Dense(2, name="a.b"), Sequential((Dense(2, name="b"),), name="a"))), input_dim=2)
+    net = ad.build(arch)
+    names = [n for n, _ in ad.all_params(net)]
+    assert names == ["a.b.weight", "a.b.bias", "a.b.weight", "a.b.bias"]
+    assert [k for k, _ in ad.state_dict(net)] == ["a.b.weight", "a.b.bias"]
+
+
+def test_get_parameter_misses_a_block_named_like_an_attribute(ad: PaddleAdapter) -> None:
+    if not hasattr(nn.Layer, "get_parameter"):
+        pytest.skip("Layer.get_parameter is not in this Paddle version")
+    net = ad.build(Arch(Sequential((Dense(2, name="training"),)), input_dim=3))
+    # get_parameter resolves "training" with getattr -> the bool attribute; why
+    # the adapter looks names up in state_dict() instead.
+    with pytest.raises(AttributeError):
+        net.get_parameter("training.weight")
+
+
+# -- in-place assignment rules -----------------------------------------------------------
+def test_inplace_setitem_on_a_leaf_parameter_needs_no_grad(ad: PaddleAdapter) -> None:
+    net = ad.build(Arch(Sequential((Dense(3),)), input_dim=2))
+    w = net[0].weight
+    assert not w.stop_gradient  # a leaf that requires grad
+    with pytest.raises(ValueError, match="inplace"):
+        w[0, 0] = 42.0
+    with paddle.no_grad():
+        w[0, 0] = 42.0
+    assert ad.read(w)[0, 0] == 42.0
+    # numpy() is a copy: writing into it does not change the parameter.
+    v = w.numpy()
+    v[0, 1] = 7.0
+    assert ad.read(w)[0, 1] != 7.0
+
+
+def test_write_and_assign_keep_the_object_and_are_seen_by_forward(ad: PaddleAdapter) -> None:
+    arch = Arch(Sequential((Dense(2),)), input_dim=3)
+    net = ad.build(arch)
+    x = _x(cols=3)
+    w, b = ad.param_at(net, (0,), "weight"), ad.param_at(net, (0,), "bias")
+    ad.write(w, np.ones((3, 2), np.float32))  # in_out layout
+    ad.write(b, np.zeros(2, np.float32))
+    np.testing.assert_allclose(ad.forward(net, x), np.repeat(x.sum(1, keepdims=True), 2, 1), rtol=1e-6)
+    ad.assign(w, (slice(None), 1), 0.0)  # column 1 of (in, out): output 1's weights
+    ad.assign(b, (1,), 5.0)
+    np.testing.assert_allclose(ad.forward(net, x)[:, 1], 5.0)
+    assert w is ad.param_at(net, (0,), "weight")
+    with pytest.raises(AssertionError, match="[Ss]hape"):  # set_value refuses a wrong shape itself
+        ad.write(w, np.ones(3, np.float32))
+
+
+def test_gradients_after_a_write_and_the_empty_slot(ad: PaddleAdapter) -> None:
+    arch = Arch(Sequential((Dense(3), ReLU(), Dense(2))), input_dim=4)
+    net = ad.build(arch)
+    assert all(g is None for g in ad.read_grads(net, arch).values())  # grad is None before backward
+    x, up = _x(5, 4), _x(5, 2, seed=2)
+    ad.backward(net, x, up)
+    ad.zero_grad(net)
+    assert all(g is None for g in ad.read_grads(net, arch).values())
+    ad.write(ad.param_at(net, (2,), "weight"), np.full((3, 2), 2.0, np.float32))
+    ad.backward(net, x, up)
+    p: dict[Any, np.ndarray] = {k: v.astype(np.float64) for k, v in ad.read_params(net, arch).items()}
+    h_pre = x @ p[(0,), "weight"].T + p[(0,), "bias"]
+    h = np.maximum(h_pre, 0)
+    got = ad.read_grads(net, arch)
+    np.testing.assert_allclose(got[((2,), "weight")], up.T @ h, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(got[((0,), "bias")], ((up @ p[(2,), "weight"]) * (h_pre > 0)).sum(0),
+                               rtol=1e-4, atol=1e-5)
+    # Without clearing, a second backward accumulates.
+    ad.backward(net, x, up)
+    again = ad.read_grads(net, arch)[((2,), "weight")]
+    np.testing.assert_allclose(again, 2 * (up.T @ h), rtol=1e-4, atol=1e-5)
+
+
+def test_tied_gradients_add_and_sgd_steps_once(ad: PaddleAdapter) -> None:
+    net = ad.build(TIED)
+    untied = ad.build(TIED.untied())
+    ad.write_params(untied, ad.read_params(net, TIED))
+    for k in ("weight", "bias"):
+        ad.write(ad.param_at(untied, (4,), k), ad.read(ad.param_at(net, (2,), k)))
+    x, up = _x(), np.ones((3, 1), np.float32)
+    ad.backward(net, x, up)
+    ad.backward(untied, x, up)
+    g_tied = ad.grad(ad.param_at(net, (2,), "weight"))
+    g2, g4 = ad.grad(ad.param_at(untied, (2,), "weight")), ad.grad(ad.param_at(untied, (4,), "weight"))
+    assert g_tied is not None and g2 is not None and g4 is not None
+    np.testing.assert_allclose(g_tied, g2 + g4, rtol=1e-5, atol=1e-6)
+    before = ad.read(ad.param_at(net, (2,), "weight"))
+    ad.sgd_step(net, 0.1)
+    after = ad.read(ad.param_at(net, (2,), "weight"))
+    np.testing.assert_allclose(after, before - 0.1 * g_tied, rtol=1e-6, atol=1e-6)
+
+
+# -- initialisers ------------------------------------------------------------------------------
+def test_initializers_follow_the_chapter(ad: PaddleAdapter) -> None:
+    arch = Arch(Sequential((Dense(64), ReLU(), Dense(64))), input_dim=64)
+    net = ad.build(arch)
+    w0 = ad.param_at(net, (0,), "weight")
+    ad.initialize(net, weight=Init("constant", value=1.0), bias=Init("zeros"))
+    assert w0 is ad.param_at(net, (0,), "weight")  # initialised in place
+    assert (ad.read(ad.param_at(net, (2,), "weight")) == 1.0).all()
+    ad.initialize(ad.child(net, 2), weight=Init("constant", value=42.0))  # net[2].apply(init_42)
+    assert (ad.read(ad.param_at(net, (0,), "weight")) == 1.0).all()
+    assert (ad.read(ad.param_at(net, (2,), "weight")) == 42.0).all()
+    ad.initialize(net, weight=Init("mixture"))
+    w = ad.read(ad.param_at(net, (0,), "weight"))
+    assert ((w == 0) | ((np.abs(w) >= 5) & (np.abs(w) <= 10))).all()
+    assert 0.35 < (w == 0).mean() < 0.65
+
+
+def test_the_editions_bare_initializer_objects_do_nothing(ad: PaddleAdapter) -> None:
+    # The Paddle tab of d2l-zh writes `paddle.nn.initializer.Normal(mean=0.0, std=0.01)`
+    # inside init_normal: that constructs an initializer and drops it, so the
+    # weights keep their default values. Calling the object on the parameter applies it.
+    net = ad.build(Arch(Sequential((Dense(8),)), input_dim=4))
+    before = ad.read(net[0].weight)
+    nn.initializer.Normal(mean=0.0, std=0.01)
+    np.testing.assert_array_equal(ad.read(net[0].weight), before)
+    nn.initializer.Normal(mean=0.0, std=0.01)(net[0].weight)
+    assert not np.array_equal(ad.read(net[0].weight), before)
+    assert np.abs(ad.read(net[0].weight)).max() < 0.1
+
+
+# -- saving and loading ------------------------------------------------------------------------------
+@pytest.mark.parametrize("mode", PaddleAdapter.facts.load_modes)
+def test_every_load_mode_keeps_ties_and_objects(ad: PaddleAdapter, tmp_path: Path, mode: str) -> None:
+    src = ad.build(TIED)
+    path = tmp_path / "w.pdparams"
+    ad.save_weights(src, path)
+    ad.seed(1)
+    dst = ad.build(TIED)
+    before = ad.param_at(dst, (2,), "weight")
+    out = ad.load_weights(dst, path, mode)
+    assert out is dst
+    # set_state_dict copies into the existing Parameters: same objects, tie kept.
+    assert ad.param_at(out, (2,), "weight") is before
+    assert ad.child(out, 2) is ad.child(out, 4)
+    np.testing.assert_array_equal(ad.read(before), ad.read(ad.param_at(src, (2,), "weight")))
+    np.testing.assert_array_equal(ad.forward(out, _x()), ad.forward(src, _x()))
+    ad.assign(ad.param_at(out, (2,), "weight"), (0, 0), 100.0)
+    assert ad.read(ad.param_at(out, (4,), "weight"))[0, 0] == 100.0
+
+
+def test_set_state_dict_lets_the_last_position_win_and_reports_missing_keys(ad: PaddleAdapter) -> None:
+    net = ad.build(TIED)
+    sd = {k: paddle.to_tensor(v) for k, v in ad.state_dict(net)}
+    sd["4.weight"] = paddle.zeros([8, 8])  # disagrees with "2.weight"
+    net.set_state_dict(sd)
+    assert not ad.read(ad.param_at(net, (2,), "weight")).any()  # the later key was copied last
+    del sd["4.weight"]
+    with pytest.warns(UserWarning, match="Skip loading"):  # no exception, a warning and a report
+        missing, unexpected = ad.build(TIED).set_state_dict(sd)
+    assert missing == ["4.weight"] and unexpected == []
+
+
+def test_unknown_load_mode_names_the_known_ones(ad: PaddleAdapter, tmp_path: Path) -> None:
+    net = ad.build(TIED)
+    ad.save_weights(net, tmp_path / "w")
+    with pytest.raises(ValueError, match="tensors, numpy"):
+        ad.load_weights(net, tmp_path / "w", "bogus")
+
+
+def test_whole_model_is_a_structureless_translated_layer(ad: PaddleAdapter, tmp_path: Path) -> None:
+    net = ad.build(TIED)
+    with pytest.raises(ValueError, match="nn.Layer"):
+        paddle.save(net, str(tmp_path / "whole"))  # paddle.save refuses a Layer
+    ad.save_model(net, tmp_path / "m")
+    back = ad.load_model(tmp_path / "m")
+    np.testing.assert_array_equal(ad.forward(back, _x()), ad.forward(net, _x()))
+    # The shared layer is one parameter in the saved program (6 parameters for 8
+    # state-dict positions) but the loaded layer has no positions to ask.
+    assert len(back.parameters()) == 6
+    with pytest.raises(NotApplicable, match="TranslatedLayer"):
+        ad.child(back, 2)
+
+
+def test_no_deferred_initialisation(ad: PaddleAdapter) -> None:
+    assert not hasattr(nn, "LazyLinear")
+    assert "deferred_init" not in ad.facts.capabilities
+    with pytest.raises(NotApplicable, match="in_features"):
+        ad.build(TIED.with_lazy())
+
+
+# -- packaging -------------------------------------------------------------------------------
+def test_importing_the_adapter_does_not_import_paddle() -> None:
+    code = "import conformance.adapters.paddle, sys; assert 'paddle' not in sys.modules, 'paddle imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+    # With paddle unimportable (sys.modules[name] = None makes import fail), the
+    # adapter module still imports and reports paddle as not installed.
+    code = (
+        "import sys; sys.modules['paddle'] = None; "
+        "from conformance.adapters.paddle import PaddleAdapter; assert not PaddleAdapter.installed()"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_identity(ad: PaddleAdapter) -> None:
+    assert ad.version() == paddle.__version__
+    assert ad.backend() is None
+    assert ad.dtype(ad.param_at(ad.build(TIED), (0,), "weight")) == "float32"

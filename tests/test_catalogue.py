@@ -206,6 +206,14 @@ def test_catalogue_needs_a_version(tmp_path):
         load_catalogue(tmp_path)
 
 
+def _decorator_name(dec: ast.expr) -> str:
+    """`given` for @given(...), `statistical` for @pytest.mark.statistical(...)."""
+    target = dec.func if isinstance(dec, ast.Call) else dec
+    if isinstance(target, ast.Attribute):
+        return target.attr
+    return target.id if isinstance(target, ast.Name) else ""
+
+
 def test_every_property_carries_the_run_settings():
     """Ordinary properties take --max-examples through `property_settings`;
     statistical ones (and only they) use `statistical_settings`, whose fixed
@@ -214,8 +222,7 @@ def test_every_property_carries_the_run_settings():
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if not isinstance(node, ast.FunctionDef):
                 continue
-            names = [d.id if isinstance(d, ast.Name) else getattr(getattr(d, "func", d), "attr", getattr(getattr(d, "func", d), "id", ""))
-                     for d in node.decorator_list]
+            names = [_decorator_name(d) for d in node.decorator_list]
             if "given" not in names:
                 continue
             where = f"{path.name}::{node.name}"

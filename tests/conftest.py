@@ -14,6 +14,7 @@ from typing import Any
 # a run, so each run would import them again (slow), and a C extension such as
 # numpy's cannot be loaded twice in one process.
 import hypothesis.strategies  # noqa: F401, I001
+import numpy as np
 import pytest
 
 import conformance.adapters as registry
@@ -22,6 +23,11 @@ import conformance.stats  # noqa: F401
 from conformance.adapters.base import Adapter, Facts
 
 pytest_plugins = ["pytester"]
+
+
+def batch(rows: int = 3, cols: int = 4, seed: int = 1) -> np.ndarray:
+    """A reproducible float32 input batch for the adapters' own tests."""
+    return np.random.default_rng(seed).normal(size=(rows, cols)).astype(np.float32)
 
 
 class FakeAdapter(Adapter):

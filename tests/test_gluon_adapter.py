@@ -20,6 +20,8 @@ from mxnet.gluon import nn  # noqa: E402
 
 from conformance.adapters.base import Init, NotApplicable, Uninitialized  # noqa: E402
 from conformance.adapters.gluon import GluonAdapter  # noqa: E402
+from conftest import batch as _x  # noqa: E402
+
 from conformance.arch import Arch, Dense, ReLU, Sequential  # noqa: E402
 
 MLP = Arch(Sequential((Dense(8), ReLU(), Dense(1))), input_dim=4)
@@ -38,8 +40,6 @@ def ad() -> GluonAdapter:
     return a
 
 
-def _x(rows: int = 3, cols: int = 4, seed: int = 1) -> np.ndarray:
-    return np.random.default_rng(seed).normal(size=(rows, cols)).astype(np.float32)
 
 
 # -- deferred initialisation ---------------------------------------------------------

@@ -19,6 +19,8 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from conformance.adapters.base import Init, NotApplicable, Uninitialized
+from conftest import batch as _x  # noqa: E402
+
 from conformance.arch import Arch, Dense, Flatten, ReLU, Sequential
 
 
@@ -60,8 +62,6 @@ def ad() -> KerasAdapter:
     return a
 
 
-def _x(rows: int = 3, cols: int = 4, seed: int = 1) -> np.ndarray:
-    return np.random.default_rng(seed).normal(size=(rows, cols)).astype(np.float32)
 
 
 # -- detection -------------------------------------------------------------------------

@@ -24,15 +24,13 @@ from flax import nnx  # noqa: E402
 
 from conformance.adapters.base import Init, NotApplicable  # noqa: E402
 from conformance.adapters.nnx import NnxAdapter  # noqa: E402
+from conftest import batch as _x  # noqa: E402
+
+from conformance.strategies import CHAPTER_TIED  # noqa: E402
 from conformance.arch import Arch, Dense, Flatten, ReLU, Sequential  # noqa: E402
 
 # The chapter's tied net: Linear(4, 8), ReLU, shared, ReLU, shared, ReLU, Linear(8, 1).
-TIED = Arch(
-    Sequential(
-        (Dense(8), ReLU(), Dense(8, tie="shared"), ReLU(), Dense(8, tie="shared"), ReLU(), Dense(1))
-    ),
-    input_dim=4,
-)
+TIED = CHAPTER_TIED
 
 
 @pytest.fixture
@@ -42,8 +40,6 @@ def ad() -> NnxAdapter:
     return a
 
 
-def _x(rows: int = 3, cols: int = 4, seed: int = 1) -> np.ndarray:
-    return np.random.default_rng(seed).normal(size=(rows, cols)).astype(np.float32)
 
 
 # -- sharing a submodule ----------------------------------------------------------------

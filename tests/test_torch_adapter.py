@@ -18,15 +18,13 @@ nn = torch.nn
 
 from conformance.adapters.base import Init, NotApplicable, Uninitialized  # noqa: E402
 from conformance.adapters.pytorch import TorchAdapter  # noqa: E402
+from conftest import batch as _x  # noqa: E402
+
+from conformance.strategies import CHAPTER_TIED  # noqa: E402
 from conformance.arch import Arch, Dense, ReLU, Sequential  # noqa: E402
 
 # The chapter's tied net: Linear(4, 8), ReLU, shared, ReLU, shared, ReLU, Linear(8, 1).
-TIED = Arch(
-    Sequential(
-        (Dense(8), ReLU(), Dense(8, tie="shared"), ReLU(), Dense(8, tie="shared"), ReLU(), Dense(1))
-    ),
-    input_dim=4,
-)
+TIED = CHAPTER_TIED
 
 
 @pytest.fixture
@@ -36,8 +34,6 @@ def ad() -> TorchAdapter:
     return a
 
 
-def _x(rows: int = 3, cols: int = 4, seed: int = 1) -> np.ndarray:
-    return np.random.default_rng(seed).normal(size=(rows, cols)).astype(np.float32)
 
 
 # -- tying -----------------------------------------------------------------------

@@ -44,7 +44,6 @@ from conformance.adapters.base import (
     Init,
     Model,
     NotApplicable,
-    NotInstalled,
     Param,
     Uninitialized,
 )
@@ -269,13 +268,6 @@ class KerasAdapter(Adapter):
         except ImportError:
             return False
         return True
-
-    @classmethod
-    def version(cls) -> str:
-        try:
-            return importlib.metadata.version(cls.distribution)
-        except importlib.metadata.PackageNotFoundError as exc:
-            raise NotInstalled(f"{cls.distribution} is not installed") from exc
 
     def backend(self) -> str | None:
         return _backend()

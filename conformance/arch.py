@@ -168,6 +168,19 @@ class Arch:
                 groups.setdefault(u.node.tie, []).append(u)
         return {k: v for k, v in groups.items() if len(v) > 1}
 
+    def repeats_in_container(self) -> bool:
+        """Whether some Sequential holds one layer object at two of its own
+        positions, as the chapter's Sequential(..., shared, ReLU(), shared, ...)
+        does (capability ``repeated_child``)."""
+
+        def rec(node: Sequential) -> bool:
+            keys = [c.tie for c in node.children if isinstance(c, Dense) and c.tie is not None]
+            if len(keys) != len(set(keys)):
+                return True
+            return any(rec(c) for c in node.children if isinstance(c, Sequential))
+
+        return rec(self.root)
+
     def untied(self) -> Arch:
         """The same network with every tie cut: each use becomes its own layer."""
 

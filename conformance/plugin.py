@@ -500,11 +500,17 @@ def adapter(request: pytest.FixtureRequest) -> Adapter:
 
     run = active_run(request.config)
     if run is not None and run.adapter is not None:
-        return run.adapter
-    try:
-        return registry.load_adapter(request.config.option.conformance_framework)
-    except registry.NotInstalled as exc:
-        pytest.skip(str(exc))
+        found = run.adapter
+    else:
+        try:
+            found = registry.load_adapter(request.config.option.conformance_framework)
+        except registry.NotInstalled as exc:
+            pytest.skip(str(exc))
+    # The architecture strategies draw only what the framework can build (a
+    # layer twice in one container needs `repeated_child`); every test that
+    # draws one takes this fixture, so this is set before the first draw.
+    runconfig.configure_framework(repeated_child="repeated_child" in found.facts.capabilities)
+    return found
 
 
 @pytest.fixture

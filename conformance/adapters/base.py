@@ -52,6 +52,9 @@ CAPABILITIES = frozenset(
         "whole_model_save",  # save and load a whole model, not only its weights
         "block_names",  # a container accepts caller-chosen names for its children
         "custom_initializer",  # a user-defined initialiser through the framework's own mechanism
+        # one layer object at two positions of the same container, each position
+        # listed and applied (the chapter's Sequential(..., shared, ReLU(), shared, ...))
+        "repeated_child",
     }
 )
 

@@ -178,6 +178,7 @@ class GluonAdapter(Adapter):
                 "pattern_selection",  # net.collect_params('.*weight')
                 "block_names",  # Block(prefix=...) with children created in its name_scope()
                 "custom_initializer",  # an init.Initializer subclass overriding _init_weight
+                "repeated_child",  # the chapter's shared layer twice in one Sequential
             }
         ),
     )

@@ -125,6 +125,8 @@ class NnxAdapter(Adapter):
                 # A function (key, shape, dtype) -> array is jax's initialiser
                 # protocol (jax.nn.initializers.Initializer), so a custom one is a plain function.
                 "custom_initializer",
+                # the same module object twice in one nnx.Sequential (its layers list)
+                "repeated_child",
                 # Not: deferred_init (NNX modules take in_features at
                 # construction: no lazy layers); block_names (nnx.Sequential
                 # children are positional); explicit_initialize (parameters are

@@ -109,6 +109,8 @@ class PaddleAdapter(Adapter):
                 "whole_model_save",
                 # a function applied with Layer.apply (the edition's my_init)
                 "custom_initializer",
+                # the same Layer twice in one paddle.nn.Sequential: both positions kept and applied
+                "repeated_child",
             }
         ),
     )

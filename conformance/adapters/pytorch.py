@@ -98,6 +98,7 @@ class TorchAdapter(Adapter):
                 "block_names",  # nn.Module.add_module(name, child), the chapter's block2()
                 "whole_model_save",  # torch.save(model) / torch.load(path, weights_only=False)
                 "custom_initializer",  # a plain function applied with net.apply (the chapter's my_init)
+                "repeated_child",  # the chapter's shared layer twice in one Sequential
             }
         ),
     )

@@ -67,6 +67,7 @@ class ReferenceAdapter(Adapter):
                 "whole_model_save",
                 "block_names",
                 "custom_initializer",
+                "repeated_child",
             }
         ),
     )

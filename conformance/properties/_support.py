@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import numpy as np
+from hypothesis import reject
 
 from conformance.adapters.base import Adapter, Model, Param
 from conformance.arch import Arch, Kind, Path
@@ -15,7 +16,15 @@ from conformance.reference import functional
 Values = dict[tuple[Path, Kind], np.ndarray]
 
 
-def build(adapter: Adapter, arch: Arch, seed: int) -> Model:
+def build(adapter: Adapter, arch: Arch, seed: int, *, as_given: bool = False) -> Model:
+    """A model of ``arch`` built after seeding. An architecture holding one
+    layer at two positions of a container is an input only where the
+    framework can build that (capability ``repeated_child``): elsewhere the
+    example is rejected (the strategies never draw one there; this catches the
+    chapter's explicit examples). ``as_given`` builds it anyway, for the
+    clauses about what the framework makes of it."""
+    if not as_given and arch.repeats_in_container() and "repeated_child" not in adapter.facts.capabilities:
+        reject()
     adapter.seed(seed)
     return adapter.build(arch)
 

@@ -1,0 +1,75 @@
+"""The architecture strategy's handling of a layer repeated within one
+container: drawn only where the run's framework can build it, and the build
+helper's rejection of the chapter's explicit examples elsewhere."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import UnsatisfiedAssumption
+
+from conformance import runconfig
+from conformance.adapters.reference import ReferenceAdapter
+from conformance.arch import Arch, Dense, ReLU, Sequential
+from conformance.properties._support import build
+from conformance.strategies import CHAPTER_TIED, KERAS_TIED, architectures
+
+QUICK = settings(max_examples=150, database=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+
+
+@pytest.fixture
+def no_repeats() -> Iterator[None]:
+    """A run whose framework lacks `repeated_child` (as the plugin's adapter fixture sets it)."""
+    runconfig.configure_framework(repeated_child=False)
+    yield
+    runconfig.configure_framework(repeated_child=True)
+
+
+def test_repeats_in_container() -> None:
+    assert CHAPTER_TIED.repeats_in_container() and KERAS_TIED.repeats_in_container()
+    across = Arch(Sequential((Sequential((Dense(3, tie="s"),)), ReLU(), Sequential((Dense(3, tie="s"),)))), 3)
+    assert across.tied_groups() and not across.repeats_in_container()
+    nested = Arch(Sequential((Sequential((Dense(3, tie="s"), Dense(3, tie="s"))),)), 3)
+    assert nested.repeats_in_container()
+
+
+@QUICK
+@given(arch=architectures(require_tie=True))
+def test_without_repeated_child_ties_go_across_containers(no_repeats: None, arch: Arch) -> None:
+    assert arch.tied_groups(), "require_tie must still give a shared layer"
+    assert not arch.repeats_in_container(), arch
+
+
+@QUICK
+@given(arch=architectures(require_tie=True, repeat_in_container=True))
+def test_explicit_repeat_in_container_overrides_the_run(no_repeats: None, arch: Arch) -> None:
+    assert arch.tied_groups()
+
+
+def test_by_default_repeats_are_drawn() -> None:
+    seen: list[bool] = []
+
+    @QUICK
+    @given(arch=architectures(require_tie=True))
+    def draw(arch: Arch) -> None:
+        seen.append(arch.repeats_in_container())
+
+    draw()
+    assert any(seen) and not all(seen)
+
+
+class _NoRepeats(ReferenceAdapter):
+    facts = ReferenceAdapter.facts.__class__(
+        **{**ReferenceAdapter.facts.__dict__,
+           "capabilities": ReferenceAdapter.facts.capabilities - {"repeated_child"}}
+    )
+
+
+def test_build_rejects_what_the_framework_cannot_hold_unless_asked_as_given() -> None:
+    ad = _NoRepeats()
+    with pytest.raises(UnsatisfiedAssumption):
+        build(ad, KERAS_TIED, 0)
+    assert ad.num_children(build(ad, KERAS_TIED, 0, as_given=True)) == 4
+    assert build(ReferenceAdapter(), KERAS_TIED, 0) is not None

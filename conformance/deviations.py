@@ -8,7 +8,9 @@ lines are ignored::
     save.whole-model     | *             | no whole-model format            | https://docs.example/save
 
 The four fields are separated by ``|``; the version range is a PEP 440
-specifier set, or ``*`` for every version. A listed clause still runs: the
+specifier set, or ``*`` for every version. An optional fifth field names a
+backend (``tensorflow``) for frameworks that run on several: the entry then
+covers only runs on that backend. A listed clause still runs: the
 plugin expects its tests to fail with an ``AssertionError`` and reports a pass
 as a stale entry. Malformed lines raise :class:`DeviationError` naming the
 file, the line number and the problem, so a typo never silently disables an
@@ -26,6 +28,7 @@ from packaging.version import InvalidVersion, Version
 from conformance.spec import ID_RE
 
 FIELDS = ("clause-id", "version-range", "reason", "link")
+OPTIONAL = ("backend",)
 
 
 class DeviationError(ValueError):
@@ -44,14 +47,18 @@ class Deviation:
     link: str
     file: str = ""
     line: int = 0
+    backend: str | None = None  # only runs on this backend; None: every backend
 
     @property
     def specifier(self) -> SpecifierSet:
         return SpecifierSet("" if self.versions == "*" else self.versions)
 
-    def matches(self, clause_id: str, version: str | None) -> bool:
-        """Whether this entry covers ``clause_id`` at the installed ``version``."""
+    def matches(self, clause_id: str, version: str | None, backend: str | None = None) -> bool:
+        """Whether this entry covers ``clause_id`` at the installed ``version``
+        (on ``backend``, where the entry names one)."""
         if clause_id != self.clause:
+            return False
+        if self.backend is not None and backend != self.backend:
             return False
         if self.versions == "*":
             return True
@@ -66,7 +73,8 @@ class Deviation:
         return self.specifier.contains(Version(v.public), prereleases=True)
 
     def as_dict(self) -> dict[str, str]:
-        return {"versions": self.versions, "reason": self.reason, "link": self.link}
+        versions = self.versions if self.backend is None else f"{self.versions} on {self.backend}"
+        return {"versions": versions, "reason": self.reason, "link": self.link}
 
 
 def parse_deviations(text: str, file: str) -> list[Deviation]:
@@ -77,14 +85,16 @@ def parse_deviations(text: str, file: str) -> list[Deviation]:
         if not line:
             continue
         parts = [p.strip() for p in line.split("|")]
-        if len(parts) != len(FIELDS):
+        if not len(FIELDS) <= len(parts) <= len(FIELDS) + len(OPTIONAL):
             raise DeviationError(
                 file,
                 lineno,
-                f"expected {len(FIELDS)} '|'-separated fields ({' | '.join(FIELDS)}), got {len(parts)}",
+                f"expected {len(FIELDS)} '|'-separated fields ({' | '.join(FIELDS)}), optionally "
+                f"followed by {' | '.join(OPTIONAL)}; got {len(parts)}",
             )
-        clause, versions, reason, link = parts
-        for name, value in zip(FIELDS, parts, strict=True):
+        clause, versions, reason, link = parts[:4]
+        backend = parts[4] if len(parts) > 4 else None
+        for name, value in zip(FIELDS + OPTIONAL, parts):
             if not value:
                 raise DeviationError(file, lineno, f"empty {name}")
         if not ID_RE.match(clause):
@@ -96,7 +106,7 @@ def parse_deviations(text: str, file: str) -> list[Deviation]:
                 raise DeviationError(
                     file, lineno, f"{versions!r} is not a PEP 440 version range (or '*')"
                 ) from None
-        entries.append(Deviation(clause, versions, reason, link, file, lineno))
+        entries.append(Deviation(clause, versions, reason, link, file, lineno, backend))
     return entries
 
 

@@ -414,7 +414,7 @@ def pytest_collection_modifyitems(
             stale.append(
                 {"clause": d.clause, **d.as_dict(), "file": d.file, "line": d.line, "problem": problem}
             )
-        elif fw.installed and d.matches(d.clause, fw.version):
+        elif fw.installed and d.matches(d.clause, fw.version, fw.backend):
             matched.setdefault(d.clause, d)
 
     infos: dict[str, _Item] = {}

@@ -56,11 +56,23 @@ def test_matches_version_ranges(versions: str, installed: str | None, expected: 
     assert d.matches("area.other", installed) is False
 
 
+def test_a_backend_field_narrows_the_entry_to_that_backend() -> None:
+    [d] = parse_deviations("area.name | >=3 | reason | https://x | tensorflow\n", "f")
+    assert d.backend == "tensorflow"
+    assert d.matches("area.name", "3.1", "tensorflow")
+    assert not d.matches("area.name", "3.1", "jax") and not d.matches("area.name", "3.1")
+    assert not d.matches("area.name", "2.15", "tensorflow")
+    assert d.as_dict()["versions"] == ">=3 on tensorflow"
+    [plain] = parse_deviations("area.name | * | reason | https://x\n", "f")
+    assert plain.backend is None and plain.matches("area.name", "1", "jax")
+
+
 @pytest.mark.parametrize(
     ("line", "problem"),
     [
         ("area.name | * | reason", "expected 4 '|'-separated fields"),
-        ("area.name | * | reason | link | extra", "got 5"),
+        ("area.name | * | reason | link | tensorflow | extra", "got 6"),
+        ("area.name | * | reason | link | ", "empty backend"),
         ("area.name | * |  | link", "empty reason"),
         ("area.name |  | reason | link", "empty version-range"),
         ("area.name | * | reason | ", "empty link"),
@@ -86,3 +98,18 @@ def test_missing_file(tmp_path: Path) -> None:
 
 def test_empty_file_has_no_entries() -> None:
     assert parse_deviations("# nothing yet\n\n", "f") == []
+
+
+@pytest.mark.parametrize("name", ["reference", "torch", "keras", "mxnet", "flax", "paddle"])
+def test_shipped_deviation_files_parse_and_name_clauses_of_their_framework(name: str) -> None:
+    from conformance.adapters import adapter_class
+    from conformance.spec import catalogue
+
+    path = adapter_class(name).deviations_file()
+    if path is None:
+        pytest.skip(f"{name} ships no known deviations")
+    cat = catalogue()
+    for d in load_deviations(path):
+        assert d.clause in cat, f"{path}:{d.line}: unknown clause {d.clause}"
+        assert name in cat[d.clause].frameworks, f"{path}:{d.line}: {d.clause} does not apply to {name}"
+        assert d.link.startswith("https://"), f"{path}:{d.line}: the link must be the documentation's address"

@@ -145,3 +145,15 @@ def test_markdown_renders_every_verdict(report: dict[str, Any]) -> None:
     for spec in ("alpha.holds", "alpha.broken", "alpha.errs", "alpha.old", "alpha.listed"):
         assert f"`{spec}`" in md
     assert "known deviation" in md and "Reproduce:" in md and "## By source document" in md
+
+
+def test_markdown_says_plainly_when_a_claim_is_wrong_for_every_version(report: dict[str, Any]) -> None:
+    listed = next(r for r in report["results"] if r["spec"] == "alpha.listed")
+    assert listed["verdict"] == "violated" and listed["known_deviation"]["versions"] == "*"
+    md = markdown.render(report)
+    assert "`alpha.listed` (wrong for every version)" in md
+    assert "wrong for every version of" in md
+    # A deviation for some versions only is a stale claim, not a wrong one.
+    ranged = copy.deepcopy(report)
+    next(r for r in ranged["results"] if r["spec"] == "alpha.listed")["known_deviation"]["versions"] = ">=3"
+    assert "wrong for every version" not in markdown.render(ranged)

@@ -20,6 +20,13 @@ def _fence(text: str) -> list[str]:
     return [fence, text.rstrip(), fence]
 
 
+def _wrong_everywhere(result: dict[str, Any]) -> bool:
+    """A violation its known-deviations entry lists for every version ("*"):
+    the claim was never true of this framework, which is not the same as stale."""
+    kd = result["known_deviation"]
+    return result["verdict"] == "violated" and kd is not None and kd["versions"].strip() in ("*", "")
+
+
 def render(report: dict[str, Any]) -> str:
     fw = report["framework"]
     budget = report["error_budget"]
@@ -68,6 +75,8 @@ def render(report: dict[str, Any]) -> str:
             out += [f"### `{r['spec']}`: {r['title']} ({tag})", "", f"> {r['statement']}", ""]
             if r["known_deviation"]:
                 kd = r["known_deviation"]
+                if _wrong_everywhere(r):
+                    out += [f"**The sources' claim is wrong for every version of {fw['name']}**, not only stale.", ""]
                 out += [f"Known deviation for {kd['versions']}: {kd['reason']} ({kd['link']})", ""]
             if ev["message"]:
                 out += ["Message:", "", *_fence(ev["message"]), ""]
@@ -103,8 +112,9 @@ def render(report: dict[str, Any]) -> str:
     for r in report["results"]:
         for src in r["sources"]:
             ids = docs.setdefault(src["document"], {v: [] for v in VERDICTS})[r["verdict"]]
-            if r["spec"] not in ids:
-                ids.append(r["spec"])
+            entry = f"`{r['spec']}`" + (" (wrong for every version)" if _wrong_everywhere(r) else "")
+            if entry not in ids:
+                ids.append(entry)
     if docs:
         out += [
             "## By source document",
@@ -113,7 +123,7 @@ def render(report: dict[str, Any]) -> str:
             "|---|---|---|---|---|",
         ]
         for doc in sorted(docs):
-            cells = [", ".join(f"`{i}`" for i in docs[doc][v]) or "-" for v in VERDICTS]
+            cells = [", ".join(docs[doc][v]) or "-" for v in VERDICTS]
             out.append(f"| {_cell(doc)} | " + " | ".join(cells) + " |")
         out.append("")
     return "\n".join(out)

@@ -45,7 +45,15 @@ _COMMON = dict(
 def property_settings(test: T) -> T:
     """Settings of an ordinary property: the run's ``--max-examples`` and
     ``--derandomize`` (see :mod:`conformance.runconfig`)."""
-    return settings(max_examples=runconfig.max_examples, derandomize=runconfig.derandomize, **_COMMON)(test)
+    return settings(
+        max_examples=runconfig.max_examples,
+        derandomize=runconfig.derandomize,
+        # Not the explain phase: it re-runs a failing example many times to say
+        # which arguments matter, each run building framework models; for an
+        # expected deviation that is minutes per run spent on every run.
+        phases=tuple(p for p in Phase if p is not Phase.explain),
+        **_COMMON,
+    )(test)
 
 
 def statistical_settings(test: T) -> T:
@@ -112,13 +120,20 @@ def architectures(
     require_tie: bool = False,
     names: st.SearchStrategy[str] | None = None,
     lazy: bool = False,
+    repeat_in_container: bool | None = None,
 ) -> Arch:
     """Random networks of nested Sequentials holding Dense, ReLU and Flatten.
 
     ``ties`` lets a dense layer be reused at a later position whose input width
     matches; ``require_tie`` guarantees at least one shared layer.
     ``names``, when given, names some children (siblings never share a name).
+    ``repeat_in_container`` lets a shared layer be reused within one
+    Sequential; ``None`` (the default) means: where the run's framework can
+    build that (``runconfig.repeated_child``, read at draw time), else a reuse
+    goes into another container.
     """
+    if repeat_in_container is None:
+        repeat_in_container = runconfig.repeated_child
     if max_depth < 0 or max_children < 1 or max_width < 1:
         raise ValueError("max_depth >= 0, max_children >= 1 and max_width >= 1 are required")
     if require_tie and not ties:
@@ -135,9 +150,9 @@ def architectures(
         taken.add(name)
         return name
 
-    def dense(name: str | None) -> Dense:
+    def dense(name: str | None, siblings: set[str]) -> Dense:
         width = state["width"]
-        reusable = [t for t in layers if t[1] == width]
+        reusable = [t for t in layers if t[1] == width and (repeat_in_container or t[0] not in siblings)]
         if ties and reusable and draw(st.booleans(), label="reuse a layer"):
             key, _, out = draw(st.sampled_from(reusable), label="shared layer")
         else:
@@ -148,12 +163,14 @@ def architectures(
             state["next"] += 1
             layers.append((key, width, out))
         state["width"] = out
+        siblings.add(key)
         return Dense(out, name=name, tie=key)
 
     def sequential(depth: int, name: str | None) -> Sequential:
         kinds = ["dense", "dense", "relu", "flatten"] + (["seq"] if depth < max_depth else [])
         n = draw(st.integers(1, max_children), label="children")
         taken: set[str] = set()
+        keys: set[str] = set()  # the dense layers held directly by this Sequential
         children: list[Node] = []
         for _ in range(n):
             kind = draw(st.sampled_from(kinds), label="layer kind")
@@ -161,7 +178,7 @@ def architectures(
             if kind == "seq":
                 children.append(sequential(depth + 1, cname))
             elif kind == "dense":
-                children.append(dense(cname))
+                children.append(dense(cname, keys))
             elif kind == "relu":
                 children.append(ReLU(cname))
             else:
@@ -170,13 +187,14 @@ def architectures(
 
     root = sequential(0, None)
     if not layers:  # every property needs at least one dense layer
-        root = replace(root, children=root.children + (dense(None),))
+        root = replace(root, children=root.children + (dense(None, set()),))
     arch = Arch(_drop_single_ties(root), input_dim, lazy)
     if require_tie and not arch.tied_groups():
         w = arch.output_dim
         shared = Dense(w, tie="forced")
         gap: tuple[Node, ...] = (ReLU(),) if draw(st.booleans(), label="relu between") else ()
-        arch = Arch(replace(arch.root, children=arch.root.children + (shared,) + gap + (shared,)), input_dim, lazy)
+        again: Node = shared if repeat_in_container else Sequential((shared,))
+        arch = Arch(replace(arch.root, children=arch.root.children + (shared,) + gap + (again,)), input_dim, lazy)
     return arch
 
 
@@ -293,6 +311,12 @@ def sigmas() -> st.SearchStrategy[float]:
 
 def means() -> st.SearchStrategy[float]:
     return st.floats(-10.0, 10.0, allow_nan=False, allow_infinity=False).map(lambda m: float(np.float32(m)))
+
+
+#: The smallest positive float32 subnormal. Properties that draw `constants()`
+#: also try it explicitly, so a backend that flushes subnormals to zero is
+#: found on every run, not only when Hypothesis happens to draw one.
+SMALLEST_SUBNORMAL = float(np.finfo(np.float32).smallest_subnormal)
 
 
 def constants() -> st.SearchStrategy[float]:

@@ -11,6 +11,7 @@ from conformance.properties._support import assert_forward_is_function_of_params
 from conformance.strategies import (
     CHAPTER_MLP,
     CHAPTER_TIED,
+    SMALLEST_SUBNORMAL,
     architectures,
     cases,
     chapter_case,
@@ -70,6 +71,7 @@ def test_first_forward_infers_every_shape(adapter, case, seed):
 @property_settings
 @given(arch=architectures(), c=constants(), seed=seeds())
 @example(arch=CHAPTER_MLP, c=1.0, seed=0)
+@example(arch=CHAPTER_MLP, c=SMALLEST_SUBNORMAL, seed=0)
 def test_initialiser_chosen_before_inference_is_applied(adapter, arch, c, seed):
     """deferred.initializer-applied-on-inference: an initialiser requested before
     the shape is known MUST produce the values once it is inferred."""

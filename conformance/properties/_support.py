@@ -5,15 +5,39 @@ the values involved."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 
 import numpy as np
 from hypothesis import reject
 
 from conformance.adapters.base import Adapter, Model, Param
-from conformance.arch import Arch, Kind, Path
+from conformance.arch import Arch, Kind, Node, Path, Sequential
 from conformance.reference import functional
 
 Values = dict[tuple[Path, Kind], np.ndarray]
+
+
+def with_accepted_names(adapter: Adapter, arch: Arch) -> Arch:
+    """``arch`` with every block name the framework documents as unacceptable
+    (a forbidden character, a reserved word, outside TensorFlow's name-scope
+    pattern) replaced by the chapter's Keras spelling ``block-<i>``: such names
+    are outside the clauses, the rest of the example is not. Drawing the names
+    again instead would discard most examples where the rules are strict."""
+
+    def fix(node: Node, i: int, taken: set[str]) -> Node:
+        if isinstance(node, Sequential):
+            names = {c.name for c in node.children if c.name is not None}
+            node = replace(node, children=tuple(fix(c, j, names) for j, c in enumerate(node.children)))
+        if node.name is None or adapter.block_name_ok(node.name):
+            return node
+        new = next(n for n in (f"block-{i}", *(f"block-{i}-{k}" for k in range(1, len(taken) + 2)))
+                   if n not in taken)
+        taken.add(new)
+        return replace(node, name=new)
+
+    root = fix(arch.root, 0, set())
+    assert isinstance(root, Sequential)
+    return Arch(root, arch.input_dim, arch.lazy)
 
 
 def build(adapter: Adapter, arch: Arch, seed: int, *, as_given: bool = False) -> Model:
@@ -21,10 +45,15 @@ def build(adapter: Adapter, arch: Arch, seed: int, *, as_given: bool = False) ->
     layer at two positions of a container is an input only where the
     framework can build that (capability ``repeated_child``): elsewhere the
     example is rejected (the strategies never draw one there; this catches the
-    chapter's explicit examples). ``as_given`` builds it anyway, for the
-    clauses about what the framework makes of it."""
-    if not as_given and arch.repeats_in_container() and "repeated_child" not in adapter.facts.capabilities:
-        reject()
+    chapter's explicit examples). Block names the framework documents as
+    unacceptable (the chapter's 'block 0' under Keras 2's TF name scopes) are
+    replaced as :func:`with_accepted_names` does: names do not change the
+    structure the properties index. ``as_given`` builds ``arch`` unchanged, for
+    the clauses about what the framework makes of it."""
+    if not as_given:
+        if arch.repeats_in_container() and "repeated_child" not in adapter.facts.capabilities:
+            reject()
+        arch = with_accepted_names(adapter, arch)
     adapter.seed(seed)
     return adapter.build(arch)
 

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 
 import numpy as np
 import pytest
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
-from conformance.arch import Arch, Dense, Node, Sequential
-from conformance.properties._support import assert_listing_is_each_parameter_once, build, listed_names
+from conformance.arch import Arch, Dense, Sequential
+from conformance.properties._support import (
+    assert_listing_is_each_parameter_once,
+    build,
+    listed_names,
+    with_accepted_names,
+)
 from conformance.strategies import (
     CHAPTER_MLP,
     CHAPTER_RGNET,
@@ -27,29 +31,6 @@ NAMED = architectures(names=block_names())
 DOTTED_COLLISION = Arch(
     Sequential((Dense(2, name="a.b"), Sequential((Dense(2, name="b"),), name="a"))), input_dim=2
 )
-
-
-def _accepted_names(adapter, arch: Arch) -> Arch:
-    """``arch`` with every block name the framework documents as unacceptable
-    (a forbidden character, a reserved word, outside TensorFlow's name-scope
-    pattern) replaced by the chapter's Keras spelling ``block-<i>``: such names
-    are outside the clauses, the rest of the example is not. Drawing the names
-    again instead would discard most examples where the rules are strict."""
-
-    def fix(node: Node, i: int, taken: set[str]) -> Node:
-        if isinstance(node, Sequential):
-            names = {c.name for c in node.children if c.name is not None}
-            node = replace(node, children=tuple(fix(c, j, names) for j, c in enumerate(node.children)))
-        if node.name is None or adapter.block_name_ok(node.name):
-            return node
-        new = next(n for n in (f"block-{i}", *(f"block-{i}-{k}" for k in range(1, len(taken) + 2)))
-                   if n not in taken)
-        taken.add(new)
-        return replace(node, name=new)
-
-    root = fix(arch.root, 0, set())
-    assert isinstance(root, Sequential)
-    return Arch(root, arch.input_dim, arch.lazy)
 
 
 @pytest.mark.clause("naming.listing-order")
@@ -71,7 +52,7 @@ def test_listing_follows_layer_order_weight_before_bias(adapter, arch, seed):
 def test_parameter_names_are_unique(adapter, arch, seed):
     """naming.unique-names: for any nesting and accepted block names, listed
     names MUST be pairwise distinct."""
-    arch = _accepted_names(adapter, arch)
+    arch = with_accepted_names(adapter, arch)
     model = build(adapter, arch, seed)
     names = [n for n, _ in adapter.all_params(model)]
     dupes = sorted({n for n in names if names.count(n) > 1})
@@ -95,7 +76,7 @@ def _named_uses(arch: Arch):
 def test_block_names_are_accepted_and_used(adapter, arch, seed):
     """naming.block-names: names with spaces, dashes and non-ASCII letters MUST
     be accepted, and MUST appear in the names of the parameters inside."""
-    arch = _accepted_names(adapter, arch)
+    arch = with_accepted_names(adapter, arch)
     assume(any(chain for _, chain in _named_uses(arch)))
     model = build(adapter, arch, seed)
     for use, chain in _named_uses(arch):
@@ -113,7 +94,7 @@ def test_block_names_are_accepted_and_used(adapter, arch, seed):
 def test_names_mirror_the_nesting(adapter, arch, seed):
     """naming.hierarchical: split at the separator, a parameter's name MUST
     contain its enclosing blocks' names as segments, outermost first."""
-    arch = _accepted_names(adapter, arch)
+    arch = with_accepted_names(adapter, arch)
     sep = adapter.facts.name_separator
     assume(all(sep not in c for _, chain in _named_uses(arch) for c in chain))
     model = build(adapter, arch, seed)
@@ -151,7 +132,7 @@ def test_lookup_by_name_returns_the_structural_object(adapter, arch, seed):
 def test_state_dict_agrees_with_parameters(adapter, arch, seed):
     """naming.state-dict-agrees: every listed parameter MUST appear in the
     state dict under its name, holding the parameter's value."""
-    arch = _accepted_names(adapter, arch)
+    arch = with_accepted_names(adapter, arch)
     model = build(adapter, arch, seed)
     sd = dict(adapter.state_dict(model))
     for name, p in adapter.all_params(model):

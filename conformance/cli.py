@@ -320,5 +320,19 @@ def _main(argv: Sequence[str] | None) -> int:
     return int(args.func(args))
 
 
+def console() -> None:
+    """The ``conformance`` script: :func:`main`, then exit without interpreter
+    finalisation. TensorFlow 2.15 (Keras 2) segfaults while the interpreter
+    finalises after a complete catalogue run (observed: exit -11 after the
+    report was written and the summary printed, with no Python frame on the
+    stack). By then the outcome is decided and written, so its exit status is
+    ours, not the crash's. (``main`` itself returns normally, for callers in
+    the same process.)"""
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

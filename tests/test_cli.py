@@ -199,3 +199,17 @@ def test_frameworks(capsys: pytest.CaptureFixture[str]) -> None:
     lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
     assert "installed 1.2.3+cpu" in lines["fake"]
     assert "not installed" in lines["ghost"]
+
+
+def test_the_script_flushes_its_output_and_keeps_the_exit_status() -> None:
+    """The console entry point leaves through os._exit (a framework may crash
+    while the interpreter finalises): output must still be flushed and the
+    status must be main's."""
+    import subprocess
+    import sys
+
+    ok = subprocess.run([sys.executable, "-m", "conformance.cli", "frameworks"], capture_output=True, text=True)
+    assert ok.returncode == 0 and "reference" in ok.stdout
+    bad = subprocess.run([sys.executable, "-m", "conformance.cli", "run", "--framework", "nope"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "unknown framework 'nope'" in bad.stderr

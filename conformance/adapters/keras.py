@@ -83,6 +83,19 @@ def _backend() -> str:
     return str(_keras().backend.backend())
 
 
+@functools.cache
+def _keeps_repeated_layer() -> bool:
+    """Whether a Sequential given one layer at two positions lists it at both,
+    observed on the installed Keras (the chapter's repeated layer: Keras 2
+    lists it once, "tf.keras removes the duplicate layer"). Where it does not,
+    a layer cannot stand at two positions of one container, so the strategies
+    draw no such network for the clauses that are about something else; the
+    two repeated-layer clauses build it anyway and report what Keras does."""
+    k = _keras()
+    shared = k.layers.Dense(1)
+    return len(k.Sequential([k.layers.Flatten(), shared, shared]).layers) == 3
+
+
 def _tf() -> ModuleType:
     return importlib.import_module("tensorflow")
 
@@ -251,7 +264,7 @@ class KerasAdapter(Adapter):
             load_modes=modes,
             atol=1e-5,
             rtol=1e-4,
-            capabilities=type(self).facts.capabilities,
+            capabilities=type(self).facts.capabilities | ({"repeated_child"} if _keeps_repeated_layer() else set()),
         )
         # Keras variables have no gradient slot: backward() keeps the last
         # gradients here, keyed by variable identity (the variable is kept so

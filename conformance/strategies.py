@@ -319,9 +319,12 @@ def means() -> st.SearchStrategy[float]:
 SMALLEST_SUBNORMAL = float(np.finfo(np.float32).smallest_subnormal)
 
 
-def constants() -> st.SearchStrategy[float]:
-    """Any finite float32 constant, including 0, -0.0, subnormals and the extremes."""
-    return st.floats(allow_nan=False, allow_infinity=False, width=32)
+def constants(*, subnormal: bool = True) -> st.SearchStrategy[float]:
+    """Any finite float32 constant, including 0, -0.0 and the extremes; the
+    subnormals too unless ``subnormal=False`` (for properties that use a
+    constant only to mark parameters, so that a backend flushing subnormals to
+    zero is reported by the constant clauses, not by every clause that marks)."""
+    return st.floats(allow_nan=False, allow_infinity=False, allow_subnormal=subnormal, width=32)
 
 
 def index_into(shape: tuple[int, ...]) -> st.SearchStrategy[tuple[object, ...]]:

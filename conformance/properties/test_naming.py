@@ -120,7 +120,10 @@ def test_lookup_by_name_returns_the_structural_object(adapter, arch, seed):
     for path, kind in arch.param_refs():
         p = adapter.param_at(model, path, kind)
         [name] = listed_names(adapter, model, [p])
-        found = adapter.lookup(model, name)
+        try:
+            found = adapter.lookup(model, name)
+        except KeyError as exc:  # the framework's lookup idiom cannot find its own listed name
+            raise AssertionError(f"lookup({name!r}) of the {kind} at {path} failed: {exc}") from exc
         assert adapter.same(found, p), f"lookup({name!r}) is not the {kind} reached by indexing {path}"
 
 

@@ -194,7 +194,8 @@ def architectures(
         shared = Dense(w, tie="forced")
         gap: tuple[Node, ...] = (ReLU(),) if draw(st.booleans(), label="relu between") else ()
         again: Node = shared if repeat_in_container else Sequential((shared,))
-        arch = Arch(replace(arch.root, children=arch.root.children + (shared,) + gap + (again,)), input_dim, lazy)
+        children = arch.root.children + (shared,) + gap + (again,)
+        arch = Arch(replace(arch.root, children=children), input_dim, lazy)
     return arch
 
 

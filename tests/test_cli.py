@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -205,10 +206,8 @@ def test_the_script_flushes_its_output_and_keeps_the_exit_status() -> None:
     """The console entry point leaves through os._exit (a framework may crash
     while the interpreter finalises): output must still be flushed and the
     status must be main's."""
-    import subprocess
-    import sys
-
-    ok = subprocess.run([sys.executable, "-m", "conformance.cli", "frameworks"], capture_output=True, text=True)
+    ok = subprocess.run([sys.executable, "-m", "conformance.cli", "frameworks"],
+                        capture_output=True, text=True)
     assert ok.returncode == 0 and "reference" in ok.stdout
     bad = subprocess.run([sys.executable, "-m", "conformance.cli", "run", "--framework", "nope"],
                          capture_output=True, text=True)

@@ -299,7 +299,9 @@ def test_constant_subnormal_is_flushed_by_keras3_on_tensorflow_and_jax(ad: Keras
 
 
 @needs_keras
-def test_whole_model_with_a_layer_shared_by_two_sequentials_does_not_load(ad: KerasAdapter, tmp_path: Path) -> None:
+def test_whole_model_with_a_layer_shared_by_two_sequentials_does_not_load(
+    ad: KerasAdapter, tmp_path: Path
+) -> None:
     arch = Arch(Sequential((Sequential((Dense(2, tie="s"),)), Sequential((Dense(2, tie="s"),)))), input_dim=2)
     net = ad.build(arch)
     ad.save_model(net, tmp_path / "m")

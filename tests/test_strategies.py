@@ -5,6 +5,7 @@ helper's rejection of the chapter's explicit examples elsewhere."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -16,7 +17,11 @@ from conformance.arch import Arch, Dense, ReLU, Sequential
 from conformance.properties._support import build
 from conformance.strategies import CHAPTER_TIED, KERAS_TIED, architectures
 
-QUICK = settings(max_examples=150, database=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+QUICK = settings(
+    max_examples=150,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 
 
 @pytest.fixture
@@ -42,28 +47,32 @@ def test_without_repeated_child_ties_go_across_containers(no_repeats: None, arch
     assert not arch.repeats_in_container(), arch
 
 
-@QUICK
-@given(arch=architectures(require_tie=True, repeat_in_container=True))
-def test_explicit_repeat_in_container_overrides_the_run(no_repeats: None, arch: Arch) -> None:
-    assert arch.tied_groups()
-
-
-def test_by_default_repeats_are_drawn() -> None:
+def _repeats_seen(strategy) -> list[bool]:  # type: ignore[no-untyped-def]
     seen: list[bool] = []
 
     @QUICK
-    @given(arch=architectures(require_tie=True))
+    @given(arch=strategy)
     def draw(arch: Arch) -> None:
+        assert arch.tied_groups()
         seen.append(arch.repeats_in_container())
 
     draw()
+    return seen
+
+
+def test_explicit_repeat_in_container_overrides_the_run(no_repeats: None) -> None:
+    seen = _repeats_seen(architectures(require_tie=True, repeat_in_container=True))
+    assert any(seen), "repeat_in_container=True never drew a layer twice in one container"
+
+
+def test_by_default_repeats_are_drawn() -> None:
+    seen = _repeats_seen(architectures(require_tie=True))
     assert any(seen) and not all(seen)
 
 
 class _NoRepeats(ReferenceAdapter):
-    facts = ReferenceAdapter.facts.__class__(
-        **{**ReferenceAdapter.facts.__dict__,
-           "capabilities": ReferenceAdapter.facts.capabilities - {"repeated_child"}}
+    facts = replace(
+        ReferenceAdapter.facts, capabilities=ReferenceAdapter.facts.capabilities - {"repeated_child"}
     )
 
 

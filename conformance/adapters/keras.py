@@ -264,7 +264,8 @@ class KerasAdapter(Adapter):
             load_modes=modes,
             atol=1e-5,
             rtol=1e-4,
-            capabilities=type(self).facts.capabilities | ({"repeated_child"} if _keeps_repeated_layer() else set()),
+            capabilities=type(self).facts.capabilities
+            | ({"repeated_child"} if _keeps_repeated_layer() else set()),
         )
         # Keras variables have no gradient slot: backward() keeps the last
         # gradients here, keyed by variable identity (the variable is kept so

@@ -24,7 +24,7 @@ def _wrong_everywhere(result: dict[str, Any]) -> bool:
     """A violation its known-deviations entry lists for every version ("*"):
     the claim was never true of this framework, which is not the same as stale."""
     kd = result["known_deviation"]
-    return result["verdict"] == "violated" and kd is not None and kd["versions"].strip() in ("*", "")
+    return result["verdict"] == "violated" and kd is not None and kd["versions"] == "*"
 
 
 def render(report: dict[str, Any]) -> str:
@@ -76,7 +76,8 @@ def render(report: dict[str, Any]) -> str:
             if r["known_deviation"]:
                 kd = r["known_deviation"]
                 if _wrong_everywhere(r):
-                    out += [f"**The sources' claim is wrong for every version of {fw['name']}**, not only stale.", ""]
+                    claim = f"**The sources' claim is wrong for every version of {fw['name']}**, not only stale."
+                    out += [claim, ""]
                 out += [f"Known deviation for {kd['versions']}: {kd['reason']} ({kd['link']})", ""]
             if ev["message"]:
                 out += ["Message:", "", *_fence(ev["message"]), ""]

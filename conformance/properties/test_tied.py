@@ -205,19 +205,19 @@ def test_training_keeps_the_tie(adapter, case, steps, lr, seed):
 def test_ties_survive_save_and_load(adapter, arch, seeds_, value):
     """tied.save-load-keeps-tie: after loading saved weights into a fresh model,
     in every documented loading mode, a shared layer MUST still be one object."""
-    for mode in adapter.facts.load_modes:
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "weights"
-            adapter.save_weights(build(adapter, arch, seeds_[0]), path)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "weights"
+        adapter.save_weights(build(adapter, arch, seeds_[0]), path)  # once: every mode reads the same file
+        for mode in adapter.facts.load_modes:
             model = adapter.load_weights(build(adapter, arch, seeds_[1]), path, mode)
-        _assert_tied(adapter, model, arch, f"after loading in mode {mode!r}")
-        for key, uses in arch.tied_groups().items():
-            adapter.assign(adapter.param_at(model, uses[0].path, "weight"), (0, 0), np.float32(value))
-            for use in uses[1:]:
-                got = adapter.read(adapter.param_at(model, use.path, "weight"))[0, 0]
-                assert got == np.float32(value), (
-                    f"mode {mode!r}: wrote {value!r} through {uses[0].path}, {use.path} reads {got!r}"
-                )
+            _assert_tied(adapter, model, arch, f"after loading in mode {mode!r}")
+            for key, uses in arch.tied_groups().items():
+                adapter.assign(adapter.param_at(model, uses[0].path, "weight"), (0, 0), np.float32(value))
+                for use in uses[1:]:
+                    got = adapter.read(adapter.param_at(model, use.path, "weight"))[0, 0]
+                    assert got == np.float32(value), (
+                        f"mode {mode!r}: wrote {value!r} through {uses[0].path}, {use.path} reads {got!r}"
+                    )
 
 
 #: What the two repeated-layer clauses are about: a layer twice in one

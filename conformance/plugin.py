@@ -684,6 +684,7 @@ def _stat_record(nodeid: str, r: Any) -> dict[str, Any]:
         "alpha": float(r.alpha),
         "expect": str(getattr(r, "expect", "fit")),
         "passed": bool(r.passed),
+        **({"plot": r.plot} if getattr(r, "plot", None) is not None else {}),
     }
 
 

@@ -16,13 +16,17 @@ Every check is a scipy.stats test; nothing here re-implements one.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 from scipy import stats as sps
 
 DEFAULT_BUDGET = 1e-6
+
+#: Probabilities at which a check's sample is summarised for the report's plot
+#: (quantiles against the documented law's): 100 points, 0.5 % to 99.5 %.
+PLOT_PROBABILITIES = np.linspace(0.005, 0.995, 100)
 
 
 class BudgetExceeded(RuntimeError):
@@ -41,6 +45,9 @@ class StatRecord:
     #: "differ": the claim is that two laws differ, so the check passes only
     #: when it rejects their equality.
     expect: str = "fit"
+    #: What a report plots for this check (see ``qq``, ``qq2`` and ``counts``):
+    #: a summary of the sample, never the sample itself. Not part of equality.
+    plot: dict[str, Any] | None = field(default=None, compare=False)
 
     @property
     def passed(self) -> bool:
@@ -86,8 +93,8 @@ class StatRecorder:
         self.records: list[StatRecord] = []
 
     def _record(self, label: str, test: str, n: int, statistic: float, p: float, detail: str,
-                expect: str = "fit") -> StatRecord:
-        rec = StatRecord(label, test, int(n), float(statistic), float(p), self.alpha_check, expect)
+                expect: str = "fit", plot: dict[str, Any] | None = None) -> StatRecord:
+        rec = StatRecord(label, test, int(n), float(statistic), float(p), self.alpha_check, expect, plot)
         verb = "rejects" if expect == "fit" else "cannot reject equality"
         message = (f"{label}: {test} {verb} at alpha={rec.alpha:.3g} (n={n}, statistic={statistic:.6g}, "
                    f"p={p:.3g}); {detail}")
@@ -111,7 +118,8 @@ class StatRecorder:
         """Two-sided one-sample Kolmogorov-Smirnov test of a continuous law."""
         x = np.asarray(sample, dtype=np.float64).ravel()
         res = sps.kstest(x, cdf, args=args)
-        return self._record(label, "kolmogorov-smirnov", x.size, res.statistic, res.pvalue, detail)
+        return self._record(label, "kolmogorov-smirnov", x.size, res.statistic, res.pvalue, detail,
+                            plot=qq(x, _ppf(cdf, args)))
 
     def ks_differ(self, a: np.ndarray, b: np.ndarray, *, label: str, detail: str = "") -> StatRecord:
         """Two-sample Kolmogorov-Smirnov test for a claim that two laws *differ*:
@@ -123,7 +131,7 @@ class StatRecorder:
         y = np.asarray(b, dtype=np.float64).ravel()
         res = sps.ks_2samp(x, y)
         return self._record(label, "kolmogorov-smirnov two-sample", x.size + y.size, res.statistic,
-                            res.pvalue, detail, expect="differ")
+                            res.pvalue, detail, expect="differ", plot=qq2(x, y))
 
     def variance(self, sample: np.ndarray, sigma: float, *, mean: float = 0.0, label: str,
                  detail: str = "") -> StatRecord:
@@ -134,22 +142,65 @@ class StatRecorder:
         n = x.size
         p = 2.0 * min(sps.chi2.cdf(stat, n), sps.chi2.sf(stat, n))
         return self._record(label, "chi-square variance", n, stat, min(p, 1.0),
-                            f"sample sd {np.sqrt(stat / n) * sigma:.6g} vs {sigma:.6g}. {detail}")
+                            f"sample sd {np.sqrt(stat / n) * sigma:.6g} vs {sigma:.6g}. {detail}",
+                            plot=qq(x, sps.norm(loc=mean, scale=sigma).ppf))
 
     def chisquare(self, observed: np.ndarray, probabilities: np.ndarray, *, label: str,
-                  detail: str = "") -> StatRecord:
+                  detail: str = "", labels: list[str] | None = None) -> StatRecord:
         """Pearson chi-square goodness of fit of category counts."""
         obs = np.asarray(observed, dtype=np.float64)
         probs = np.asarray(probabilities, dtype=np.float64)
         res = sps.chisquare(obs, obs.sum() * probs)
         return self._record(label, "chi-square", int(obs.sum()), res.statistic, res.pvalue,
-                            f"observed {obs.astype(int).tolist()} vs proportions {probs.tolist()}. {detail}")
+                            f"observed {obs.astype(int).tolist()} vs proportions {probs.tolist()}. {detail}",
+                            plot=counts(obs, obs.sum() * probs, labels))
 
     def binomial(self, k: int, n: int, p: float, *, label: str, detail: str = "") -> StatRecord:
         """Exact two-sided binomial test of a proportion."""
         res = sps.binomtest(int(k), int(n), p)
         return self._record(label, "binomial", n, k / max(n, 1), res.pvalue,
-                            f"{k}/{n} vs p={p}. {detail}")
+                            f"{k}/{n} vs p={p}. {detail}",
+                            plot=counts(np.array([k, n - k]), np.array([n * p, n * (1 - p)]), ["in", "out"]))
+
+
+# -- what a report plots ----------------------------------------------------------
+def _floats(a: np.ndarray) -> list[float | None]:
+    return [float(v) if np.isfinite(v) else None for v in np.asarray(a, dtype=np.float64)]
+
+
+def _ppf(cdf: Callable[[np.ndarray], np.ndarray] | str, args: tuple[float, ...]) -> Callable[[np.ndarray], np.ndarray] | None:
+    """The quantile function of the law whose ``cdf`` a KS check was given: a
+    scipy distribution's own ``ppf`` (``sps.norm.cdf``, ``sps.uniform(...).cdf``
+    or a distribution name); None for a bare function, which has none."""
+    owner = getattr(sps, cdf, None) if isinstance(cdf, str) else getattr(cdf, "__self__", None)
+    ppf = getattr(owner, "ppf", None)
+    if ppf is None:
+        return None
+    return (lambda p: ppf(p, *args)) if args else ppf
+
+
+def qq(sample: np.ndarray, ppf: Callable[[np.ndarray], np.ndarray] | None) -> dict[str, Any] | None:
+    """QQ data: the sample's quantiles against the documented law's at
+    ``PLOT_PROBABILITIES`` (None when the law has no quantile function)."""
+    if ppf is None or np.asarray(sample).size == 0:
+        return None
+    return {"kind": "qq", "probabilities": _floats(PLOT_PROBABILITIES),
+            "sample": _floats(np.quantile(sample, PLOT_PROBABILITIES)), "law": _floats(ppf(PLOT_PROBABILITIES))}
+
+
+def qq2(a: np.ndarray, b: np.ndarray) -> dict[str, Any] | None:
+    """Two-sample QQ data: both samples' quantiles at ``PLOT_PROBABILITIES``."""
+    if np.asarray(a).size == 0 or np.asarray(b).size == 0:
+        return None
+    return {"kind": "qq2", "probabilities": _floats(PLOT_PROBABILITIES),
+            "a": _floats(np.quantile(a, PLOT_PROBABILITIES)), "b": _floats(np.quantile(b, PLOT_PROBABILITIES))}
+
+
+def counts(observed: np.ndarray, expected: np.ndarray, labels: list[str] | None = None) -> dict[str, Any]:
+    """Bar-chart data: observed and expected count per category."""
+    names = labels if labels is not None else [str(i) for i in range(len(observed))]
+    return {"kind": "counts", "labels": [str(x) for x in names],
+            "observed": _floats(observed), "expected": _floats(expected)}
 
 
 def truncated_normal_cdf(std: float) -> Callable[[np.ndarray], np.ndarray]:

@@ -33,8 +33,9 @@ def _link(url: str) -> str:
     return e(url)
 
 
-# A verdict on its own (in "what changed"), without expected/unexpected.
-VERDICT_CLASS = {"holds": "v-holds", "violated": "v-violated", "not-applicable": "v-na", "error": "v-error"}
+# A verdict on its own (in "what changed"), where expected or not is not
+# known: a violation in amber, not the red of an unexpected one.
+VERDICT_CLASS = {"holds": "v-holds", "violated": "v-known", "not-applicable": "v-na", "error": "v-error"}
 
 
 def _anchor(col: Column, clause: str) -> str:
@@ -87,7 +88,7 @@ table.plain { border-collapse: collapse; margin: 0.5rem 0; }
 table.plain th, table.plain td { border: 1px solid var(--line); padding: 3px 6px; text-align: left; vertical-align: top; }
 details.ev { border: 1px solid var(--line); border-radius: 6px; margin: 0.6rem 0; padding: 0.3rem 0.8rem; }
 details.ev > summary { cursor: pointer; font-weight: 600; }
-article { border-top: 1px solid #eaeef2; padding: 0.4rem 0; }
+article { border-top: 1px solid #eaeef2; padding: 0.4rem 0; scroll-margin-top: 3.5rem; }
 article h4 { margin: 0.4rem 0; }
 img.plot { max-width: 100%; border: 1px solid #eaeef2; }
 .note { color: var(--muted); font-style: italic; }

@@ -332,15 +332,17 @@ class Matrix:
 
 
 def _column_order(doc: dict[str, Any]) -> tuple[Any, ...]:
-    # The reference first (the baseline), then by framework, backend, version.
+    # The reference first (the baseline), then by framework, version (left to
+    # right as releases came), backend.
     fw = doc["framework"]
-    return (fw["name"] != "reference", fw["name"], fw["backend"] or "", version_key(fw["version"]))
+    return (fw["name"] != "reference", fw["name"], version_key(fw["version"]), fw["backend"] or "")
 
 
 def _changes(columns: Sequence[Column], clauses: Sequence[Clause]) -> list[Change]:
     groups: dict[tuple[str, str | None], list[Column]] = {}
     for col in columns:
-        groups.setdefault((col.name, col.backend), []).append(col)
+        if col.report["framework"]["installed"]:  # a missing framework says nothing about behaviour
+            groups.setdefault((col.name, col.backend), []).append(col)
     out = []
     for (name, backend), cols in groups.items():
         cols = sorted(cols, key=lambda c: version_key(c.version))

@@ -120,7 +120,7 @@ def figure(records: Sequence[dict[str, Any]]) -> str | None:
         panels.append(("qq2", qq2))
     panels += [("counts", group) for group in by_labels.values()]
 
-    fig = Figure(figsize=(3.3 * len(panels), 2.7), dpi=80, layout="constrained")
+    fig = Figure(figsize=(3.3 * len(panels), 2.7), dpi=85)
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     for ax, (kind, group) in zip(axes, panels):
         if kind == "qq":
@@ -130,9 +130,13 @@ def figure(records: Sequence[dict[str, Any]]) -> str | None:
         else:
             _counts(ax, group)
         ax.tick_params(labelsize=7)
+        ax.locator_params(axis="y", nbins=5)
+        if kind != "counts":
+            ax.locator_params(axis="x", nbins=5)
         ax.grid(alpha=0.3)
         if len(group) <= 6:
             ax.legend(fontsize=6, frameon=False)
+    fig.tight_layout(pad=0.4)
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")

@@ -34,6 +34,16 @@ def ad() -> TorchAdapter:
     return a
 
 
+def test_seeding_gives_what_torch_manual_seed_gives(ad: TorchAdapter) -> None:
+    """The adapter seeds the CPU generator only (torch.manual_seed also queues
+    device seeding); on the CPU the parameters are the same."""
+    arch = Arch(Sequential((Dense(16), ReLU(), Dense(3))), input_dim=7)
+    ad.seed(123)
+    ours = ad.read_params(ad.build(arch), arch)
+    torch.manual_seed(123)
+    theirs = ad.read_params(ad.build(arch), arch)
+    for key, v in ours.items():
+        np.testing.assert_array_equal(v, theirs[key])
 
 
 # -- tying -----------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Evidence about the suite itself: false alarms, power, mutation score, speed."""

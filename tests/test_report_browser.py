@@ -41,7 +41,9 @@ FLAGS = (
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium not installed: pip install selenium")
+    webdriver = pytest.importorskip(
+        "selenium.webdriver", reason="selenium not installed: pip install selenium"
+    )
     from selenium.webdriver.chrome.service import Service
 
     for path in (CHROMIUM, CHROMEDRIVER):
@@ -123,13 +125,24 @@ def test_selecting_a_framework_hides_the_other_columns(page: Any) -> None:
 def test_only_failures_keeps_exactly_the_clauses_that_fail_somewhere(page: Any) -> None:
     page.find_element("id", "f-fail").click()
     failing = {r["spec"] for rep in _reports() for r in rep["results"] if r["verdict"] in FAILING}
-    shown = {row.find_element("css selector", "th.clause code").text for row in _visible(page, "#matrix tr[data-row]")}
+    shown = {
+        row.find_element("css selector", "th.clause code").text
+        for row in _visible(page, "#matrix tr[data-row]")
+    }
     assert shown == failing
     # with one framework selected, only the clauses failing on its columns remain
     _select(page, "f-fw", "torch")
-    torch = {r["spec"] for rep in _reports() if rep["framework"]["name"] == "torch"
-             for r in rep["results"] if r["verdict"] in FAILING}
-    shown = {row.find_element("css selector", "th.clause code").text for row in _visible(page, "#matrix tr[data-row]")}
+    torch = {
+        r["spec"]
+        for rep in _reports()
+        if rep["framework"]["name"] == "torch"
+        for r in rep["results"]
+        if r["verdict"] in FAILING
+    }
+    shown = {
+        row.find_element("css selector", "th.clause code").text
+        for row in _visible(page, "#matrix tr[data-row]")
+    }
     assert shown == torch
     # an area header stays only above areas with a clause shown
     areas = {row.text.strip() for row in _visible(page, "#matrix tr.area")}
@@ -138,7 +151,10 @@ def test_only_failures_keeps_exactly_the_clauses_that_fail_somewhere(page: Any) 
 
 def test_the_area_filter_keeps_one_area(page: Any) -> None:
     _select(page, "f-area", "tied")
-    codes = [row.find_element("css selector", "th.clause code").text for row in _visible(page, "#matrix tr[data-row]")]
+    codes = [
+        row.find_element("css selector", "th.clause code").text
+        for row in _visible(page, "#matrix tr[data-row]")
+    ]
     assert codes and all(code.startswith("tied.") for code in codes)
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import Runner
 
 from conformance import cli
 from conformance.reporting import html as page
@@ -61,7 +62,9 @@ def result(
     }
 
 
-def report(name: str, version: str | None, backend: str | None, results: list[dict[str, Any]]) -> dict[str, Any]:
+def report(
+    name: str, version: str | None, backend: str | None, results: list[dict[str, Any]]
+) -> dict[str, Any]:
     """A complete, valid report of ``results``."""
     summary = {v: sum(r["verdict"] == v for r in results) for v in VERDICTS}
     summary["unexpected"] = sum(not r["expected"] for r in results)
@@ -105,9 +108,15 @@ def qq_record(n: int, passed: bool = True) -> dict[str, Any]:
     sample = [q * (1.0 if passed else 1.6) for q in law]
     sample[3] = None  # a non-finite quantile is null and is not drawn
     return {
-        "label": f"weights of Dense({n} -> {n})", "test": "kolmogorov-smirnov", "n": n * n,
-        "statistic": 0.01, "p_value": 0.5 if passed else 1e-12, "alpha": 1e-8, "expect": "fit",
-        "passed": passed, "plot": {"kind": "qq", "probabilities": probs, "sample": sample, "law": law},
+        "label": f"weights of Dense({n} -> {n})",
+        "test": "kolmogorov-smirnov",
+        "n": n * n,
+        "statistic": 0.01,
+        "p_value": 0.5 if passed else 1e-12,
+        "alpha": 1e-8,
+        "expect": "fit",
+        "passed": passed,
+        "plot": {"kind": "qq", "probabilities": probs, "sample": sample, "law": law},
     }
 
 
@@ -122,22 +131,50 @@ def keras_dir(tmp_path: Path) -> Path:
     d = tmp_path / "reports"
     d.mkdir()
     for version, flip in KERAS:
-        save(d, report("keras", version, "tensorflow", [
-            result("access.always"),
-            result("tied.flip", flip, deviation=">=3.9,<3.11" if flip == "violated" else None,
-                   document="000_tf.txt"),
-            result("default-init.uniform", "violated", deviation="*", document="004_tf2.txt"),
-        ]))
-    save(d, report("torch", "2.13.0+cpu", None, [
-        result("access.always"),
-        result("tied.flip", "not-applicable", document="000_tf.txt"),
-        result("default-init.uniform", "violated", expected=False, document="004_tf2.txt"),
-    ]))
-    save(d, report("reference", "0.1.0", None, [
-        result("access.always"),
-        result("tied.flip", document="000_tf.txt"),
-        result("default-init.uniform", document="004_tf2.txt"),
-    ]))
+        save(
+            d,
+            report(
+                "keras",
+                version,
+                "tensorflow",
+                [
+                    result("access.always"),
+                    result(
+                        "tied.flip",
+                        flip,
+                        deviation=">=3.9,<3.11" if flip == "violated" else None,
+                        document="000_tf.txt",
+                    ),
+                    result("default-init.uniform", "violated", deviation="*", document="004_tf2.txt"),
+                ],
+            ),
+        )
+    save(
+        d,
+        report(
+            "torch",
+            "2.13.0+cpu",
+            None,
+            [
+                result("access.always"),
+                result("tied.flip", "not-applicable", document="000_tf.txt"),
+                result("default-init.uniform", "violated", expected=False, document="004_tf2.txt"),
+            ],
+        ),
+    )
+    save(
+        d,
+        report(
+            "reference",
+            "0.1.0",
+            None,
+            [
+                result("access.always"),
+                result("tied.flip", document="000_tf.txt"),
+                result("default-init.uniform", document="004_tf2.txt"),
+            ],
+        ),
+    )
     return d
 
 
@@ -167,7 +204,14 @@ def test_score_is_holds_over_applicable() -> None:
 
 def test_scores_appear_per_column(keras_dir: Path) -> None:
     m = merge.merge(merge.load_dir(keras_dir))
-    assert [merge.percent(c.score) for c in m.columns] == ["100.0%", "66.7%", "33.3%", "33.3%", "66.7%", "50.0%"]
+    assert [merge.percent(c.score) for c in m.columns] == [
+        "100.0%",
+        "66.7%",
+        "33.3%",
+        "33.3%",
+        "66.7%",
+        "50.0%",
+    ]
     md = index_md.render(m)
     assert "| torch 2.13.0+cpu | 1 | 1 | 1 | 0 | **1** | 50.0% |" in md
 
@@ -188,7 +232,9 @@ def test_what_changed_names_the_last_version_it_held_and_the_first_it_did_not(ke
 
 def test_versions_of_one_framework_on_other_backends_are_not_compared(tmp_path: Path) -> None:
     for version, backend, verdict in (("3.0.0", "jax", "holds"), ("3.1.0", "torch", "violated")):
-        save(tmp_path, report("keras", version, backend, [result("a.b", verdict, expected=verdict == "holds")]))
+        save(
+            tmp_path, report("keras", version, backend, [result("a.b", verdict, expected=verdict == "holds")])
+        )
     assert merge.merge(merge.load_dir(tmp_path)).changes == []
 
 
@@ -235,23 +281,79 @@ def test_rows_carry_the_columns_the_filters_need(keras_dir: Path) -> None:
 
 
 def test_statistical_records_are_plotted_inline(tmp_path: Path) -> None:
-    counts = {"label": "mixture counts", "test": "chi-square", "n": 300, "statistic": 1.0, "p_value": 0.4,
-              "alpha": 1e-8, "expect": "fit", "passed": True,
-              "plot": {"kind": "counts", "labels": ["lo", "0", "hi"], "observed": [98, 105, 97],
-                       "expected": [100, 100, 100]}}
-    qq2 = {"label": "two layers", "test": "kolmogorov-smirnov two-sample", "n": 200, "statistic": 0.3,
-           "p_value": 1e-20, "alpha": 1e-8, "expect": "differ", "passed": True,
-           "plot": {"kind": "qq2", "probabilities": [0.25, 0.5, 0.75], "a": [-1, 0, 1], "b": [-2, 0, 2]}}
+    counts = {
+        "label": "mixture counts",
+        "test": "chi-square",
+        "n": 300,
+        "statistic": 1.0,
+        "p_value": 0.4,
+        "alpha": 1e-8,
+        "expect": "fit",
+        "passed": True,
+        "plot": {
+            "kind": "counts",
+            "labels": ["lo", "0", "hi"],
+            "observed": [98, 105, 97],
+            "expected": [100, 100, 100],
+        },
+    }
+    qq2 = {
+        "label": "two layers",
+        "test": "kolmogorov-smirnov two-sample",
+        "n": 200,
+        "statistic": 0.3,
+        "p_value": 1e-20,
+        "alpha": 1e-8,
+        "expect": "differ",
+        "passed": True,
+        "plot": {"kind": "qq2", "probabilities": [0.25, 0.5, 0.75], "a": [-1, 0, 1], "b": [-2, 0, 2]},
+    }
     no_plot = {k: v for k, v in qq_record(8).items() if k != "plot"}
-    save(tmp_path, report("fake", "1.0", None, [
-        result("stat.law", statistics=[qq_record(16), qq_record(32, passed=False), counts, qq2]),
-        result("stat.old", statistics=[no_plot]),
-    ]))
+    save(
+        tmp_path,
+        report(
+            "fake",
+            "1.0",
+            None,
+            [
+                result("stat.law", statistics=[qq_record(16), qq_record(32, passed=False), counts, qq2]),
+                result("stat.old", statistics=[no_plot]),
+            ],
+        ),
+    )
     text = page.render(merge.merge(merge.load_dir(tmp_path)))
     uris = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', text)
     assert len(uris) == 1  # one figure for stat.law; stat.old has no plot data
     assert base64.b64decode(uris[0]).startswith(b"\x89PNG\r\n\x1a\n")
     assert "carry no plot data" in text
+
+
+STATISTICAL = """
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+@pytest.mark.clause("beta.stat-a")
+@pytest.mark.statistical(checks=2)
+def test_law(stat):
+    x = np.random.default_rng(1).normal(size=2000)
+    stat.ks(x, sps.norm.cdf, label="standard normal")
+    stat.binomial(50, 100, 0.5, label="fair coin")
+"""
+
+
+def test_a_report_the_plugin_writes_is_plotted(runner: Runner) -> None:
+    """End to end: the plugin records plot data, the merge draws it."""
+    runner.pytester.makepyfile(test_law=STATISTICAL)
+    runner.run("--max-examples", "2")
+    (path,) = runner.report_dir.glob("conformance-*.json")
+    assert {s["plot"]["kind"] for s in runner.results()["beta.stat-a"]["evidence"]["statistics"]} == {
+        "qq",
+        "counts",
+    }
+    text = page.render(merge.merge(merge.load_dir(runner.report_dir)))
+    assert text.count('<img class="plot"') == 1
+    assert path.name in text
 
 
 def test_a_plot_with_arrays_of_different_lengths_is_refused(tmp_path: Path) -> None:
@@ -261,8 +363,9 @@ def test_a_plot_with_arrays_of_different_lengths_is_refused(tmp_path: Path) -> N
     with pytest.raises(merge.BadInput, match="arrays of different lengths") as info:
         merge.load_dir(tmp_path)
     assert info.value.problems[0].startswith(f"{path}: is inconsistent")
-    assert "results/0/evidence/statistics/0/plot: arrays of different lengths (probabilities 20, sample 20, law 19)" in str(
-        info.value
+    assert (
+        "results/0/evidence/statistics/0/plot: "
+        "arrays of different lengths (probabilities 20, sample 20, law 19)" in str(info.value)
     )
 
 
@@ -270,11 +373,17 @@ HOSTILE = "<script>alert('x')</script>"
 
 
 def test_everything_from_a_report_is_escaped(tmp_path: Path) -> None:
-    bad = result("hostile.clause", "violated", expected=False, title=HOSTILE,
-                 counterexample=f"f(x='{HOSTILE}')", document=f"<img src=x onerror=alert(1)>{HOSTILE}")
+    bad = result(
+        "hostile.clause",
+        "violated",
+        expected=False,
+        title=HOSTILE,
+        counterexample=f"f(x='{HOSTILE}')",
+        document=f"<img src=x onerror=alert(1)>{HOSTILE}",
+    )
     bad["known_deviation"] = {"versions": HOSTILE, "reason": HOSTILE, "link": "javascript:alert(1)"}
     bad["evidence"]["statistics"] = [dict(qq_record(4), label=HOSTILE)]
-    doc = report("fake<b>", f"1.0{HOSTILE}", f'"><script>x</script>', [bad])
+    doc = report("fake<b>", f"1.0{HOSTILE}", '"><script>x</script>', [bad])
     save(tmp_path, doc, stem="conformance-hostile")
     text = page.render(merge.merge(merge.load_dir(tmp_path)))
     # the page's own script is the only script element; no injected tag or handler survives
@@ -310,7 +419,9 @@ def test_the_committed_index_shows_every_committed_report() -> None:
     """reports/index.html is regenerated with the reports (`tox` ends with the
     `report` env); its bytes depend on matplotlib, so compare what it shows."""
     text = (REPORTS / "index.html").read_text(encoding="utf-8")
-    shown = re.findall(r'<th class="c\d+" data-col="\d+" data-fw="[^"]*" title="[^"]*\n([^"]*)">', matrix_of(text))
+    shown = re.findall(
+        r'<th class="c\d+" data-col="\d+" data-fw="[^"]*" title="[^"]*\n([^"]*)">', matrix_of(text)
+    )
     assert sorted(shown) == sorted(p.name for p in REPORTS.glob("conformance-*.json")), (
         "reports/index.html does not show exactly the committed reports: run `conformance report reports`"
     )
@@ -333,7 +444,13 @@ def _set(key: str, value: Any) -> Any:
     return edit
 
 
+def _cut_in_a_string(p: Path) -> None:
+    text = p.read_text()
+    p.write_text(text[: text.index('"title": "') + 12])
+
+
 BREAKAGES = {
+    "truncated in a string": (_cut_in_a_string, "not valid JSON (truncated?)"),
     "truncated": (_truncate, "not valid JSON (truncated?)"),
     "corrupted bytes": (lambda p: p.write_bytes(b"\xff\xfe" + p.read_bytes()), "not UTF-8"),
     "empty": (lambda p: p.write_text(""), "empty file"),

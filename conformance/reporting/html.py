@@ -158,7 +158,11 @@ def _cell(m: Matrix, clause: str, col: Column, evidence: set[tuple[int, str]]) -
 
 def _row_attrs(m: Matrix, clause: str, area: str) -> str:
     fail = [str(c.index) for c in m.columns if failing(m.cell(clause, c))]
-    unexp = [str(c.index) for c in m.columns if cell_kind(m.cell(clause, c)) in ("violated", "error", "holds-unexpected")]
+    unexp = [
+        str(c.index)
+        for c in m.columns
+        if cell_kind(m.cell(clause, c)) in ("violated", "error", "holds-unexpected")
+    ]
     return f'data-row data-area="{e(area)}" data-fail="{" ".join(fail)}" data-unexp="{" ".join(unexp)}"'
 
 
@@ -166,7 +170,8 @@ def _thead(m: Matrix, first: str) -> str:
     ths = [f'<th class="clause">{first}<span class="t">score: holds / (holds + violated + error)</span></th>']
     for c in m.columns:
         ths.append(
-            f'<th class="c{c.index}" data-col="{c.index}" data-fw="{e(c.name)}" title="{e(c.label)}\n{e(c.path.name)}">'
+            f'<th class="c{c.index}" data-col="{c.index}" data-fw="{e(c.name)}" '
+            f'title="{e(c.label)}\n{e(c.path.name)}">'
             f'{e(c.name)}<span class="ver">{e(c.version or "(not installed)")}</span>'
             f'<span class="be">{e(c.backend or "")}</span>'
             f'<span class="sc" title="score: holds / applicable">{percent(c.score)}</span></th>'
@@ -176,8 +181,13 @@ def _thead(m: Matrix, first: str) -> str:
 
 def _tfoot(m: Matrix) -> str:
     rows = []
-    for key, label in (("holds", "holds"), ("violated", "violated"), ("not-applicable", "n/a"),
-                       ("error", "error"), ("unexpected", "unexpected")):
+    for key, label in (
+        ("holds", "holds"),
+        ("violated", "violated"),
+        ("not-applicable", "n/a"),
+        ("error", "error"),
+        ("unexpected", "unexpected"),
+    ):
         tds = "".join(f'<td class="c{c.index}">{c.counts[key]}</td>' for c in m.columns)
         rows.append(f'<tr><th class="clause">{label}</th>{tds}</tr>')
     tds = "".join(
@@ -200,9 +210,15 @@ def _matrix(m: Matrix, evidence: set[tuple[int, str]]) -> str:
     for area, clauses in m.areas().items():
         parts.append(f'<tbody data-group="{e(area)}"><tr class="area"><th colspan="{n}">{e(area)}</th></tr>')
         for c in clauses:
-            badge = '<span class="stat" title="checked by a statistical test">stat</span>' if _statistical(m, c.id) else ""
-            head = (f'<th class="clause" title="{e(c.statement)}"><code>{e(c.id)}</code>{badge}'
-                    f'<span class="t">{e(c.title)}</span></th>')
+            badge = (
+                '<span class="stat" title="checked by a statistical test">stat</span>'
+                if _statistical(m, c.id)
+                else ""
+            )
+            head = (
+                f'<th class="clause" title="{e(c.statement)}"><code>{e(c.id)}</code>{badge}'
+                f'<span class="t">{e(c.title)}</span></th>'
+            )
             cells = "".join(_cell(m, c.id, col, evidence) for col in m.columns)
             parts.append(f"<tr {_row_attrs(m, c.id, area)}>{head}{cells}</tr>")
         parts.append("</tbody>")
@@ -216,13 +232,16 @@ def _changes(m: Matrix) -> str:
     rows = "".join(
         f'<tr data-fwrow="{e(ch.framework)}" data-area="{e(ch.clause.split(".", 1)[0])}">'
         f"<td>{e(ch.group)}</td><td><code>{e(ch.clause)}</code></td>"
-        f'<td><span class="{VERDICT_CLASS[ch.before]}">{e(ch.before)}</span> in {e(ch.before_version)} \u2192 '
+        f'<td><span class="{VERDICT_CLASS[ch.before]}">{e(ch.before)}</span> '
+        f"in {e(ch.before_version)} \u2192 "
         f'<span class="{VERDICT_CLASS[ch.after]}">{e(ch.after)}</span> in {e(ch.after_version)}</td>'
         f"<td>{e(ch.describe())}</td></tr>"
         for ch in m.changes
     )
-    return ('<table class="plain"><thead><tr><th>framework</th><th>clause</th><th>verdict</th>'
-            f"<th>reading</th></tr></thead><tbody>{rows}</tbody></table>")
+    return (
+        '<table class="plain"><thead><tr><th>framework</th><th>clause</th><th>verdict</th>'
+        f"<th>reading</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
 
 
 def _status_class(line: str) -> str:
@@ -235,13 +254,18 @@ def _documents(m: Matrix, evidence: set[tuple[int, str]]) -> str:
     parts = []
     for doc, claims in m.documents.items():
         parts.append(f"<h3>{e(doc)}</h3>")
-        parts.append('<div class="scroll"><table class="m">' + _thead(m, "claim: section, quote, clause, status"))
+        parts.append(
+            '<div class="scroll"><table class="m">' + _thead(m, "claim: section, quote, clause, status")
+        )
         parts.append("<tbody>")
         for cl in claims:
             area = cl.clause.split(".", 1)[0]
             status = "".join(f'<span class="status {_status_class(s)}">{e(s)}</span>' for s in cl.status)
-            head = (f'<th class="clause"><span class="sec">{e(cl.section)}</span>'
-                    f'<span class="quote">\u201c{e(cl.quote)}\u201d</span><code>{e(cl.clause)}</code>{status}</th>')
+            head = (
+                f'<th class="clause"><span class="sec">{e(cl.section)}</span>'
+                f'<span class="quote">\u201c{e(cl.quote)}\u201d</span>'
+                f"<code>{e(cl.clause)}</code>{status}</th>"
+            )
             cells = "".join(_cell(m, cl.clause, col, evidence) for col in m.columns)
             parts.append(f"<tr {_row_attrs(m, cl.clause, area)}>{head}{cells}</tr>")
         parts.append("</tbody></table></div>")
@@ -262,18 +286,23 @@ def _checks(statistics: Iterable[dict[str, Any]]) -> str:
         f"<td>{'yes' if s.get('passed', True) else '<b>NO</b>'}</td></tr>"
         for s in statistics
     )
-    return ('<table class="plain"><thead><tr><th>check</th><th>test</th><th>n</th><th>statistic</th>'
-            f"<th>p</th><th>alpha</th><th>passed</th></tr></thead><tbody>{rows}</tbody></table>")
+    return (
+        '<table class="plain"><thead><tr><th>check</th><th>test</th><th>n</th><th>statistic</th>'
+        f"<th>p</th><th>alpha</th><th>passed</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
 
 
 def _article(col: Column, r: dict[str, Any]) -> str:
     kind = cell_kind(r)
     ev = r["evidence"]
-    out = [f'<article id="{e(_anchor(col, r["spec"]))}" data-row data-area="{e(r["area"])}" '
-           f'data-fail="{col.index if failing(r) else ""}" '
-           f'data-unexp="{col.index if kind in ("violated", "error", "holds-unexpected") else ""}">',
-           f'<h4><code>{e(r["spec"])}</code> {e(r["title"])} <span class="v-{kind}">&nbsp;{e(CELL[kind][0])}&nbsp;</span></h4>',
-           f"<p>{e(r['statement'])}</p>"]
+    out = [
+        f'<article id="{e(_anchor(col, r["spec"]))}" data-row data-area="{e(r["area"])}" '
+        f'data-fail="{col.index if failing(r) else ""}" '
+        f'data-unexp="{col.index if kind in ("violated", "error", "holds-unexpected") else ""}">',
+        f"<h4><code>{e(r['spec'])}</code> {e(r['title'])} "
+        f'<span class="v-{kind}">&nbsp;{e(CELL[kind][0])}&nbsp;</span></h4>',
+        f"<p>{e(r['statement'])}</p>",
+    ]
     kd = r["known_deviation"]
     if kd and r["verdict"] == "violated":
         scope = "every version" if wrong_everywhere(r) else kd["versions"]
@@ -286,10 +315,15 @@ def _article(col: Column, r: dict[str, Any]) -> str:
     if checks:
         uri = plots.figure(checks)
         if uri:
-            out.append(f'<img class="plot" alt="{e(r["spec"])} on {e(col.label)}: sample against the documented law" src="{uri}">')
+            out.append(
+                f'<img class="plot" src="{uri}" '
+                f'alt="{e(r["spec"])} on {e(col.label)}: sample against the documented law">'
+            )
         else:
-            out.append('<p class="note">No plot: this report\'s statistical records carry no plot data '
-                       "(written before plots were recorded, or a law without a quantile function).</p>")
+            out.append(
+                '<p class="note">No plot: this report\'s statistical records carry no plot data '
+                "(written before plots were recorded, or a law without a quantile function).</p>"
+            )
         out.append(_checks(checks))
     out.append("</article>")
     return "".join(out)
@@ -309,8 +343,10 @@ def _evidence(m: Matrix) -> tuple[str, set[tuple[int, str]]]:
             f"{n_fail} violated or error, {n_stat} statistical"
             f"{'' if has_plots else ' (no plot data in this report)'}</summary>"
         )
-        parts.append(f'<p class="note">{e(col.path.name)}, run {e(col.report["timestamp"])}, seed '
-                     f'{e(col.report["seed"])}</p>')
+        parts.append(
+            f'<p class="note">{e(col.path.name)}, run {e(col.report["timestamp"])}, seed '
+            f"{e(col.report['seed'])}</p>"
+        )
         for r in shown:
             parts.append(_article(col, r))
             anchors.add((col.index, r["spec"]))
@@ -323,10 +359,15 @@ def render(m: Matrix) -> str:
     frameworks = sorted({c.name for c in m.columns})
     fw_options = "".join(f'<option value="{e(n)}">{e(n)}</option>' for n in frameworks)
     area_options = "".join(f'<option value="{e(a)}">{e(a)}</option>' for a in m.areas())
-    legend = "".join(f'<span><span class="v v-{k}">{e(text)}</span>{e(meaning)}</span>' for k, (text, meaning) in CELL.items())
+    legend = "".join(
+        f'<span><span class="v v-{k}">{e(text)}</span>{e(meaning)}</span>'
+        for k, (text, meaning) in CELL.items()
+    )
     ignored = (
-        f'<p class="note">Not read (only conformance-*.json files are): {e(", ".join(p.name for p in m.ignored))}</p>'
-        if m.ignored else ""
+        '<p class="note">Not read (only conformance-*.json files are): '
+        f"{e(', '.join(p.name for p in m.ignored))}</p>"
+        if m.ignored
+        else ""
     )
     return f"""<!doctype html>
 <html lang="en">
@@ -354,7 +395,8 @@ one column per report. Generated by <code>conformance report</code>.</p>
 <h2>The matrix</h2>
 <p class="lead">{e(SCORE.replace("*", ""))}</p>
 <p class="legend">{legend}<span>\u2020 the claim is wrong for every version of that framework (its known
-deviation covers all versions)</span><span>Hover a cell for the reason; a linked cell has evidence below.</span></p>
+deviation covers all versions)</span>
+<span>Hover a cell for the reason; a linked cell has evidence below.</span></p>
 {_matrix(m, anchors)}
 </section>
 <section id="changes">

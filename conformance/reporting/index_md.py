@@ -52,8 +52,18 @@ def render(m: Matrix) -> str:
         n = c.counts
         unexpected = f"**{n['unexpected']}**" if n["unexpected"] else "0"
         out.append(
-            _row([_cell(c.label), str(n["holds"]), str(n["violated"]), str(n["not-applicable"]), str(n["error"]),
-                  unexpected, percent(c.score), f"`{c.path.name}`"])
+            _row(
+                [
+                    _cell(c.label),
+                    str(n["holds"]),
+                    str(n["violated"]),
+                    str(n["not-applicable"]),
+                    str(n["error"]),
+                    unexpected,
+                    percent(c.score),
+                    f"`{c.path.name}`",
+                ]
+            )
         )
     out += ["", "## The matrix", ""]
     header = _header(m)
@@ -73,7 +83,9 @@ def render(m: Matrix) -> str:
     for doc, claims in m.documents.items():
         out += [f"### {_cell(doc)}", "", "| section | claim | clause | status |", "|---|---|---|---|"]
         for cl in claims:
-            out.append(_row([_cell(cl.section), _cell(cl.quote), f"`{cl.clause}`", _cell("; ".join(cl.status))]))
+            out.append(
+                _row([_cell(cl.section), _cell(cl.quote), f"`{cl.clause}`", _cell("; ".join(cl.status))])
+            )
         out.append("")
     out += ["## Evidence", ""]
     for col in m.columns:

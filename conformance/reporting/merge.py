@@ -133,7 +133,8 @@ def check_report(path: Path) -> tuple[dict[str, Any] | None, list[str]]:
     try:
         doc = json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
-        hint = " (truncated?)" if exc.pos >= len(text.rstrip()) else ""
+        cut = exc.pos >= len(text.rstrip()) - 1 or exc.msg.startswith("Unterminated string")
+        hint = " (truncated?)" if cut else ""
         return bad(f"not valid JSON{hint}: {exc.msg} at line {exc.lineno} column {exc.colno}")
     except ValueError as exc:  # NaN / Infinity
         return bad(f"not valid JSON: {exc}")
@@ -291,8 +292,10 @@ class Change:
         return f"{self.framework} on {self.backend}" if self.backend else self.framework
 
     def describe(self) -> str:
-        return (f"last {PAST[self.before]} in {self.before_version}, "
-                f"first {PAST[self.after]} in {self.after_version}")
+        return (
+            f"last {PAST[self.before]} in {self.before_version}, "
+            f"first {PAST[self.after]} in {self.after_version}"
+        )
 
 
 PAST = {"holds": "held", "violated": "violated", "not-applicable": "not applicable", "error": "errored"}
@@ -430,7 +433,10 @@ CELL = {
     "holds": ("holds", "holds"),
     "known": ("known", "violated, a listed known deviation (expected)"),
     "violated": ("VIOLATED", "violated and not a listed deviation (unexpected)"),
-    "holds-unexpected": ("holds!", "holds although listed as a known deviation (unexpected: remove the entry)"),
+    "holds-unexpected": (
+        "holds!",
+        "holds although listed as a known deviation (unexpected: remove the entry)",
+    ),
     "na": ("n/a", "not applicable to this framework or version"),
     "error": ("ERROR", "the check itself could not run (unexpected)"),
     "absent": ("-", "not in this report (another catalogue version)"),

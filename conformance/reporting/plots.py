@@ -45,7 +45,8 @@ def require() -> None:
         import matplotlib
     except ImportError as exc:
         raise PlotsUnavailable(
-            f"the page's plots need matplotlib, which is not installed ({exc}); install it with: {INSTALL_HINT}"
+            f"the page's plots need matplotlib, which is not installed ({exc}); "
+            f"install it with: {INSTALL_HINT}"
         ) from exc
     matplotlib.use("Agg", force=True)
 

@@ -1,5 +1,5 @@
-"""The ``conformance`` command: run the suite against a framework, list the
-catalogue, list the frameworks.
+"""The ``conformance`` command: run the suite against a framework, merge
+reports into a compatibility matrix, list the catalogue, list the frameworks.
 
 ``conformance run`` is ``pytest --pyargs conformance.properties`` with the
 plugin's options, made independent of where it is started: pytest reads a
@@ -23,14 +23,17 @@ EXIT_OK = 0
 EXIT_UNEXPECTED = 1
 EXIT_USAGE = 2
 EXIT_NOT_INSTALLED = 3
+EXIT_BAD_INPUT = 4
 
 EXIT_CODES = """\
 exit status:
   0  every verdict is as expected (holds, not applicable, or a listed known deviation)
   1  some verdict is not: an unlisted violation, an error, a known deviation that
      now holds; or the run could not complete (e.g. a collection error)
-  2  usage error (bad option, unknown framework, no test selected)
-  3  the framework is registered but not installed
+  2  usage error (bad option, unknown framework, no test selected, no such directory)
+  3  the framework is registered but not installed (report: matplotlib is not installed)
+  4  report: a file in DIR is not a mergeable report, two report the same framework
+     version and backend, or DIR holds none; nothing is written
 """
 
 # What `run` collects; the suite's own tests point it at synthetic properties.
@@ -138,6 +141,31 @@ def cmd_run(args: argparse.Namespace) -> int:
     if code != pytest.ExitCode.OK:
         _err(f"pytest reported a problem outside the clause verdicts (exit status {int(code)})")
         return EXIT_UNEXPECTED
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from conformance.reporting import write_index
+    from conformance.reporting.merge import BadInput
+    from conformance.reporting.plots import PlotsUnavailable
+
+    directory = Path(args.dir)
+    if not directory.is_dir():
+        _err(f"error: {directory} is not a directory")
+        return EXIT_USAGE
+    try:
+        md_path, html_path, matrix = write_index(directory)
+    except PlotsUnavailable as exc:
+        _err(str(exc))
+        return EXIT_NOT_INSTALLED
+    except BadInput as exc:
+        _err(f"cannot merge the reports in {directory}; nothing written:")
+        for line in exc.problems:
+            print(f"  {line}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    for path in matrix.ignored:
+        _err(f"not read (not named conformance-*.json): {path}")
+    print(f"merged {len(matrix.columns)} reports ({len(matrix.clauses)} clauses) into {md_path} and {html_path}")
     return EXIT_OK
 
 
@@ -283,6 +311,18 @@ def _parser() -> argparse.ArgumentParser:
         "--catalogue", metavar="DIR", default=None, help="spec catalogue directory (default: the shipped one)"
     )
     s.set_defaults(func=cmd_specs)
+
+    rp = sub.add_parser(
+        "report",
+        help="merge the JSON reports of a directory into index.md and index.html",
+        description="Merge every conformance-*.json in DIR into a compatibility matrix: DIR/index.md and a "
+        "self-contained DIR/index.html (filters, evidence, plots). Every report is checked first; "
+        "nothing is written if one is bad. Needs matplotlib: pip install 'conformance[report]'.",
+        epilog=EXIT_CODES,
+        formatter_class=fmt,
+    )
+    rp.add_argument("dir", metavar="DIR", help="directory holding the reports")
+    rp.set_defaults(func=cmd_report)
 
     f = sub.add_parser(
         "frameworks",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from conformance.reporting import json_report, markdown
+from conformance.reporting import html, index_md, json_report, markdown, merge, plots
 from conformance.reporting.model import (
     SCHEMA_VERSION,
     VERDICTS,
@@ -29,6 +29,21 @@ def write_reports(report: dict[str, Any], directory: Path, *, check: bool = True
     return json_path, md_path
 
 
+def write_index(directory: Path) -> tuple[Path, Path, merge.Matrix]:
+    """Merge every ``conformance-*.json`` of ``directory`` into
+    ``index.md`` and ``index.html`` there (each written atomically); returns
+    both paths and the matrix. Everything is checked and rendered before the
+    first write: a bad report raises :class:`merge.BadInput`, a missing
+    matplotlib :class:`plots.PlotsUnavailable`, and nothing on disk changes."""
+    plots.require()
+    matrix = merge.merge(merge.load_dir(Path(directory)))
+    md, page = index_md.render(matrix), html.render(matrix)
+    md_path, html_path = Path(directory) / "index.md", Path(directory) / "index.html"
+    json_report.write_atomic(md_path, md)
+    json_report.write_atomic(html_path, page)
+    return md_path, html_path, matrix
+
+
 __all__ = [
     "SCHEMA_VERSION",
     "VERDICTS",
@@ -39,5 +54,6 @@ __all__ = [
     "json_report",
     "markdown",
     "report_stem",
+    "write_index",
     "write_reports",
 ]

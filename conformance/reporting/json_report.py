@@ -25,9 +25,12 @@ def schema() -> dict[str, Any]:
     return json.loads(text)  # type: ignore[no-any-return]
 
 
-def errors(report: Any) -> list[str]:
-    """Every schema violation of ``report``, as 'path: message' lines."""
-    validator = jsonschema.Draft202012Validator(schema(), format_checker=jsonschema.FormatChecker())
+def errors(report: Any, against: dict[str, Any] | None = None) -> list[str]:
+    """Every schema violation of ``report``, as 'path: message' lines; against
+    ``report.schema.json`` unless another schema is given."""
+    validator = jsonschema.Draft202012Validator(
+        against or schema(), format_checker=jsonschema.FormatChecker()
+    )
     return [
         f"{'/'.join(str(p) for p in e.absolute_path) or '<root>'}: {e.message}"
         for e in sorted(validator.iter_errors(report), key=lambda e: list(map(str, e.absolute_path)))

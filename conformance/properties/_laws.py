@@ -3,7 +3,10 @@
 A law is a mapping from a clause's params: ``family`` (uniform, normal,
 truncated_normal, zeros) and either a fixed ``bound`` / ``std`` or a ``fan``
 (fan_in, fan_out, fan_avg) with a ``scale``: the bound or pre-truncation
-standard deviation is ``sqrt(scale / fan)``.
+standard deviation is ``sqrt(scale / fan)``. A normal law may have a ``mean``.
+
+Which checks a family gets, and how small a deviation they detect at the sample
+sizes the properties draw, is derived in ``reports/proof/power.md``.
 """
 
 from __future__ import annotations
@@ -11,12 +14,19 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy import special
 from scipy import stats as sps
 
 from conformance.stats import StatRecorder, truncated_normal_cdf
 
-#: checks a law spends per sample (see check_law)
-CHECKS_PER_LAW = 1
+#: checks check_law spends on a sample of each law family
+LAW_CHECKS = {"zeros": 0, "uniform": 1, "normal": 2, "truncated_normal": 2}
+#: the most check_law spends on one sample: the plan of a test whose law
+#: depends on the framework
+CHECKS_PER_LAW = max(LAW_CHECKS.values())
+#: normal scores are computed from CDF values clipped to [SCORE_CLIP, 1 - SCORE_CLIP]:
+#: an entry rounded onto a truncation bound then adds at most 41 to the chi-square sum
+SCORE_CLIP = 1e-10
 
 
 def _fan(law: dict[str, Any], fan_in: int, fan_out: int) -> float:
@@ -40,8 +50,11 @@ def scale_of(law: dict[str, Any], fan_in: int, fan_out: int) -> float:
 
 def check_law(stat: StatRecorder, sample: np.ndarray, law: dict[str, Any], fan_in: int, fan_out: int,
               *, what: str) -> None:
-    """Assert ``sample`` follows ``law``: its support exactly (no alpha spent),
-    its distribution with one Kolmogorov-Smirnov check (``CHECKS_PER_LAW``)."""
+    """Assert ``sample`` follows ``law``: its support exactly (no alpha spent);
+    for a normal or truncated normal law the chi-square variance test of its
+    normal scores, which sees a scale error KS would need far more entries
+    for; and its distribution with one Kolmogorov-Smirnov check
+    (``LAW_CHECKS[family]`` checks in all)."""
     x = np.asarray(sample, dtype=np.float64).ravel()
     family = law.get("family")
     if family == "zeros":
@@ -56,10 +69,17 @@ def check_law(stat: StatRecorder, sample: np.ndarray, law: dict[str, Any], fan_i
         assert worst <= s + slack, f"{what}: |entry| up to {worst:.8g} outside the documented bound {s:.8g}"
         stat.ks(x, sps.uniform(loc=-s, scale=2 * s).cdf, label=what, detail=f"documented U(-{s:.6g}, {s:.6g})")
     elif family == "normal":
-        stat.ks(x, sps.norm(scale=s).cdf, label=what, detail=f"documented N(0, {s:.6g}^2)")
+        mean = float(law.get("mean", 0.0))
+        stat.variance(x, s, mean=mean, label=what + ", variance", detail=f"documented N({mean:.6g}, {s:.6g}^2)")
+        stat.ks(x, sps.norm(loc=mean, scale=s).cdf, label=what, detail=f"documented N({mean:.6g}, {s:.6g}^2)")
     elif family == "truncated_normal":
         worst = float(np.abs(x).max())
         assert worst <= 2 * s + 2 * slack, f"{what}: |entry| up to {worst:.8g} beyond the truncation 2*{s:.6g}"
-        stat.ks(x, truncated_normal_cdf(s), label=what, detail=f"documented N(0, {s:.6g}^2) truncated at 2 std")
+        cdf = truncated_normal_cdf(s)
+        doc = f"documented N(0, {s:.6g}^2) truncated at 2 std"
+        # Under the law, Phi^-1(F(x)) is exactly N(0, 1): its sum of squares is chi2(n).
+        scores = special.ndtri(np.clip(cdf(x), SCORE_CLIP, 1 - SCORE_CLIP))
+        stat.variance(scores, 1.0, label=what + ", variance of the normal scores Phi^-1(F(x))", detail=doc)
+        stat.ks(x, cdf, label=what, detail=doc)
     else:
         raise ValueError(f"{what}: unknown law family {family!r} in the catalogue")

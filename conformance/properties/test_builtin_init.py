@@ -9,7 +9,7 @@ import pytest
 from hypothesis import example, given
 
 from conformance.adapters.base import Init
-from conformance.properties._laws import CHECKS_PER_LAW, LAW_CHECKS, check_law
+from conformance.properties._laws import CHECKS_PER_LAW, TRUNCATED_STD, check_law
 from conformance.properties._support import assert_same_values, build
 from conformance.strategies import (
     CHAPTER_MLP,
@@ -37,7 +37,7 @@ def _initialised_weight(adapter, seed: int, n_in: int, n_out: int, init: Init) -
 
 
 @pytest.mark.clause("builtin-init.normal")
-@pytest.mark.statistical(checks=LAW_CHECKS["normal"], explicit=1)
+@pytest.mark.statistical(checks=CHECKS_PER_LAW, explicit=1)
 @statistical_settings
 @given(fan=fans(), mean=means(), std=sigmas(), seed=seeds())
 @example(fan=(256, 256), mean=0.0, std=0.01, seed=0)  # the chapter's init.Normal(sigma=0.01)
@@ -81,8 +81,14 @@ def test_constant_initialiser(adapter, arch, c, seed):
         assert (v == want).all(), f"{kind} at {path} after constant({c!r}): {v.tolist()}"
 
 
+XAVIER_UNIFORM = {"family": "uniform", "fan": "fan_avg", "scale": 3.0}
+XAVIER_NORMAL = {"family": "normal", "fan": "fan_avg", "scale": 1.0}
+# A normal truncated at +-2t has std TRUNCATED_STD * t, so t = s / TRUNCATED_STD.
+XAVIER_TRUNCATED = {"family": "truncated_normal", "fan": "fan_avg", "scale": 1.0 / TRUNCATED_STD**2}
+
+
 @pytest.mark.clause("builtin-init.xavier-uniform")
-@pytest.mark.statistical(checks=LAW_CHECKS["uniform"])
+@pytest.mark.statistical(checks=CHECKS_PER_LAW)
 @statistical_settings
 @given(fan=fans(), seed=seeds())
 def test_xavier_uniform_initialiser(adapter, stat, fan, seed):
@@ -90,8 +96,8 @@ def test_xavier_uniform_initialiser(adapter, stat, fan, seed):
     a = sqrt(6 / (n_in + n_out)), and be i.i.d. U(-a, a)."""
     n_in, n_out = fan
     w = _initialised_weight(adapter, seed, n_in, n_out, Init("xavier_uniform"))
-    law = {"family": "uniform", "fan": "fan_avg", "scale": 3.0}
-    check_law(stat, w, law, n_in, n_out, what=f"weights after Xavier uniform on Dense({n_in} -> {n_out})")
+    check_law(stat, w, XAVIER_UNIFORM, n_in, n_out,
+              what=f"weights after Xavier uniform on Dense({n_in} -> {n_out})")
 
 
 @pytest.mark.clause("builtin-init.xavier-normal")
@@ -111,9 +117,7 @@ def test_xavier_normal_initialiser(adapter, clause, stat, fan, seed):
     n_in, n_out = fan
     w = _initialised_weight(adapter, seed, n_in, n_out, Init("xavier_normal"))
     truncated = bool(clause.param(adapter.name, "truncated", False))
-    # A normal truncated at +-2t has std 0.87962566 t, so t = s / 0.87962566.
-    law = {"family": "truncated_normal" if truncated else "normal", "fan": "fan_avg",
-           "scale": 1.0 / 0.87962566103423978**2 if truncated else 1.0}
+    law = XAVIER_TRUNCATED if truncated else XAVIER_NORMAL
     check_law(stat, w, law, n_in, n_out,
               what=f"weights after Xavier normal{' (truncated)' if truncated else ''} on Dense({n_in} -> {n_out})")
 

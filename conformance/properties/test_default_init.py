@@ -7,7 +7,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from conformance.properties._laws import CHECKS_PER_LAW, LAW_CHECKS, check_law
+from conformance.properties._laws import CHECKS_PER_LAW, check_law
 from conformance.properties._support import build
 from conformance.strategies import (
     CHAPTER_MLP,
@@ -103,7 +103,7 @@ def _uniform_007(adapter, stat, fan, seed, edition: str) -> None:
 
 
 @pytest.mark.clause("default-init.mxnet-uniform-007")
-@pytest.mark.statistical(checks=LAW_CHECKS["uniform"])
+@pytest.mark.statistical(checks=CHECKS_PER_LAW)
 @statistical_settings
 @given(fan=fans(), seed=seeds())
 def test_mxnet_default_weights_are_uniform_007(adapter, stat, fan, seed):
@@ -112,7 +112,7 @@ def test_mxnet_default_weights_are_uniform_007(adapter, stat, fan, seed):
 
 
 @pytest.mark.clause("default-init.keras-uniform-007")
-@pytest.mark.statistical(checks=LAW_CHECKS["uniform"])
+@pytest.mark.statistical(checks=CHECKS_PER_LAW)
 @statistical_settings
 @given(fan=fans(), seed=seeds())
 def test_keras_default_weights_are_uniform_007(adapter, stat, fan, seed):

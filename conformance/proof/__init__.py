@@ -1,0 +1,1 @@
+"""Evidence about the suite itself: what its checks can and cannot detect."""

@@ -118,9 +118,11 @@ def test_properties_draw_the_layers_the_table_assumes(test, data):
 @settings(max_examples=50, deadline=None)
 @given(data=st.data())
 def test_bias_and_range_properties_draw_what_the_table_assumes(data):
-    _, n_out = data.draw(default.test_default_bias_follows_documented_law.hypothesis._given_kwargs["fan"])
+    bias_fan = default.test_default_bias_follows_documented_law.hypothesis._given_kwargs["fan"]
+    _, n_out = data.draw(bias_fan, label="bias fan")
     assert n_out >= BIAS_OUT[0]
     given_range = default.test_default_range_depends_on_in_and_out.hypothesis._given_kwargs
-    small, large = data.draw(given_range["small"]), data.draw(given_range["large"])
+    small = data.draw(given_range["small"], label="small")
+    large = data.draw(given_range["large"], label="large")
     assert default.RANGE_SMALL[0] <= small <= default.RANGE_SMALL[1]
     assert default.RANGE_LARGE[0] <= large <= default.RANGE_LARGE[1]

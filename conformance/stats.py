@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy import special
 from scipy import stats as sps
 
 DEFAULT_BUDGET = 1e-6
@@ -204,6 +205,17 @@ def counts(observed: np.ndarray, expected: np.ndarray, labels: list[str] | None 
 
 
 def truncated_normal_cdf(std: float) -> Callable[[np.ndarray], np.ndarray]:
-    """CDF of N(0, std) truncated at +-2 std (Keras/JAX truncated normal)."""
-    dist = sps.truncnorm(-2.0, 2.0, loc=0.0, scale=std)
-    return dist.cdf
+    """CDF of N(0, std) truncated at +-2 std (Keras/JAX truncated normal).
+    Written with the normal CDF, which is ~100 times faster than scipy's
+    ``truncnorm``; the upper half by symmetry, so 1 - F stays accurate."""
+    lo = float(special.ndtr(-2.0))
+    mass = float(special.ndtr(2.0)) - lo
+
+    def lower(x: np.ndarray) -> np.ndarray:
+        return np.clip((special.ndtr(x / std) - lo) / mass, 0.0, 1.0)
+
+    def cdf(x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        return np.where(x > 0, 1.0 - lower(-x), lower(x))
+
+    return cdf

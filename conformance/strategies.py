@@ -291,12 +291,37 @@ def seeds() -> st.SearchStrategy[int]:
     return st.integers(0, 2**31 - 1)
 
 
-def fans(*, low: int = 128, high: int = 320) -> st.SearchStrategy[tuple[int, int]]:
-    """(n_in, n_out) of a layer large enough for a statistical check: at least
-    ``low * low`` entries."""
-    if not 1 <= low <= high:
-        raise ValueError(f"need 1 <= low <= high, got {low}, {high}")
-    return st.tuples(st.integers(low, high), st.integers(low, high))
+#: Layers behind the statistical checks (see ``reports/proof/power.md``): the
+#: smaller fan in [FAN_LOW, FAN_HIGH // FAN_APART], the larger at least
+#: FAN_APART times it and at most FAN_HIGH, so every layer has at least
+#: FAN_LOW * FAN_APART * FAN_LOW entries. Fans drawn apart make a bound computed
+#: from the wrong fan (fan_in alone, LeCun for Glorot) a scale error of at least
+#: sqrt(1.5) or sqrt(0.75) in every example; equal fans would hide it.
+FAN_LOW, FAN_HIGH, FAN_APART = 128, 512, 2
+#: (n_in, n_out) ranges of the layer behind the default-bias check: few
+#: inputs, many outputs, so the bias has at least BIAS_OUT[0] entries.
+BIAS_IN, BIAS_OUT = (8, 16), (8192, 16384)
+
+
+def fans(
+    *, low: int = FAN_LOW, high: int = FAN_HIGH, apart: int = FAN_APART
+) -> st.SearchStrategy[tuple[int, int]]:
+    """(n_in, n_out) of a layer large enough for a statistical check, the larger
+    fan at least ``apart`` times the smaller (either may be n_in): at least
+    ``low * low * apart`` entries."""
+    if not (1 <= low and apart >= 1 and low * apart <= high):
+        raise ValueError(f"need 1 <= low, apart >= 1, low * apart <= high; got {low}, {high}, {apart}")
+
+    def pair(small: int) -> st.SearchStrategy[tuple[int, int]]:
+        large = st.integers(small * apart, high)
+        return st.tuples(large, st.booleans()).map(lambda t: (small, t[0]) if t[1] else (t[0], small))
+
+    return st.integers(low, high // apart).flatmap(pair)
+
+
+def bias_fans() -> st.SearchStrategy[tuple[int, int]]:
+    """(n_in, n_out) of the layer whose default bias is checked (``BIAS_IN``, ``BIAS_OUT``)."""
+    return st.tuples(st.integers(*BIAS_IN), st.integers(*BIAS_OUT))
 
 
 def sigmas() -> st.SearchStrategy[float]:

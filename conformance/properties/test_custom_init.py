@@ -9,6 +9,7 @@ from scipy import stats as sps
 
 from conformance.adapters.base import Init
 from conformance.properties._support import build
+from conformance.stats import StatRecorder
 from conformance.strategies import (
     CHAPTER_MLP,
     architectures,
@@ -21,6 +22,7 @@ from conformance.strategies import (
 
 MIXTURE = Init("mixture")
 PROPORTIONS = np.array([0.25, 0.5, 0.25])  # [5, 10], {0}, [-10, -5]
+MIXTURE_CHECKS = 2  # see check_mixture
 
 
 def _assert_mixture_support(w: np.ndarray, what: str) -> None:
@@ -33,7 +35,7 @@ def _assert_mixture_support(w: np.ndarray, what: str) -> None:
 
 @pytest.mark.clause("custom-init.mixture")
 @pytest.mark.requires("custom_initializer")
-@pytest.mark.statistical(checks=2)
+@pytest.mark.statistical(checks=MIXTURE_CHECKS)
 @statistical_settings
 @given(fan=fans(), seed=seeds())
 def test_mixture_initialiser(adapter, stat, fan, seed):
@@ -42,8 +44,14 @@ def test_mixture_initialiser(adapter, stat, fan, seed):
     n_in, n_out = fan
     model = build(adapter, one_layer(n_in, n_out), seed)
     adapter.initialize(model, weight=MIXTURE)
-    w = adapter.read(adapter.param_at(model, (0,), "weight")).astype(np.float64).ravel()
-    what = f"weights after the chapter's custom initialiser on Dense({n_in} -> {n_out})"
+    w = adapter.read(adapter.param_at(model, (0,), "weight"))
+    check_mixture(stat, w, what=f"weights after the chapter's custom initialiser on Dense({n_in} -> {n_out})")
+
+
+def check_mixture(stat: StatRecorder, sample: np.ndarray, *, what: str) -> None:
+    """The mixture's support exactly, its category counts (Pearson chi-square)
+    and its non-zero magnitudes (Kolmogorov-Smirnov against U(5, 10))."""
+    w = np.asarray(sample, dtype=np.float64).ravel()
     _assert_mixture_support(w, what)
     counts = np.array([(w > 0).sum(), (w == 0).sum(), (w < 0).sum()])
     stat.chisquare(counts, PROPORTIONS, label=what + ": counts in [5, 10], {0}, [-10, -5]")

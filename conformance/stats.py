@@ -204,18 +204,29 @@ def counts(observed: np.ndarray, expected: np.ndarray, labels: list[str] | None 
             "observed": _floats(observed), "expected": _floats(expected)}
 
 
-def truncated_normal_cdf(std: float) -> Callable[[np.ndarray], np.ndarray]:
-    """CDF of N(0, std) truncated at +-2 std (Keras/JAX truncated normal).
-    Written with the normal CDF, which is ~100 times faster than scipy's
-    ``truncnorm``; the upper half by symmetry, so 1 - F stays accurate."""
-    lo = float(special.ndtr(-2.0))
-    mass = float(special.ndtr(2.0)) - lo
+class _TruncatedNormal:
+    """N(0, std) truncated at +-2 std (Keras/JAX truncated normal). ``cdf`` is
+    written with the normal CDF, ~100 times faster than scipy's ``truncnorm``
+    on a layer's entries, the upper half by symmetry so 1 - F stays accurate;
+    ``ppf`` (for the report's plot, a hundred points) is scipy's."""
 
-    def lower(x: np.ndarray) -> np.ndarray:
-        return np.clip((special.ndtr(x / std) - lo) / mass, 0.0, 1.0)
+    _lo = float(special.ndtr(-2.0))
+    _mass = float(special.ndtr(2.0)) - _lo
 
-    def cdf(x: np.ndarray) -> np.ndarray:
+    def __init__(self, std: float) -> None:
+        self.std = std
+
+    def _lower(self, x: np.ndarray) -> np.ndarray:
+        return np.clip((special.ndtr(x / self.std) - self._lo) / self._mass, 0.0, 1.0)
+
+    def cdf(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
-        return np.where(x > 0, 1.0 - lower(-x), lower(x))
+        return np.where(x > 0, 1.0 - self._lower(-x), self._lower(x))
 
-    return cdf
+    def ppf(self, p: np.ndarray) -> np.ndarray:
+        return sps.truncnorm(-2.0, 2.0, loc=0.0, scale=self.std).ppf(p)
+
+
+def truncated_normal_cdf(std: float) -> Callable[[np.ndarray], np.ndarray]:
+    """CDF of N(0, std) truncated at +-2 std (its owner also has the ``ppf``)."""
+    return _TruncatedNormal(std).cdf

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,19 +33,13 @@ def test_broken():
 
 
 @pytest.fixture
-def props(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def props(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, child_env: None) -> Path:
     """Point `conformance run` at a directory of synthetic properties."""
     d = tmp_path / "props"
     d.mkdir()
     (d / "test_props.py").write_text(PROPS, encoding="utf-8")
     monkeypatch.setattr(cli, "TARGET", [str(d)])
-    before = set(sys.modules)
-    yield d
-    # Each test writes its own test_props module; pytest.main runs in this
-    # process, so forget them or the next run finds a stale module.
-    for name in set(sys.modules) - before:
-        if name.startswith("test_"):
-            del sys.modules[name]
+    return d
 
 
 def run(catalogue_dir: Path, tmp_path: Path, *extra: str) -> int:

@@ -116,7 +116,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.workers is not None:
             pytest_args += ["-n", str(args.workers)]
         if _autoload_disabled():  # the plugins normally load through their pytest11 entry points
-            pytest_args += ["-p", "conformance.plugin"] + (["-p", "xdist"] if args.workers is not None else [])
+            pytest_args += ["-p", "conformance.plugin"]
+            if args.workers is not None:
+                pytest_args += ["-p", "xdist"]
         # The journal: unique per run, beside the report; removed once the
         # report is written (one left behind is the record of a run that died).
         report_dir.mkdir(parents=True, exist_ok=True)
@@ -259,7 +261,8 @@ def _parser() -> argparse.ArgumentParser:
         "--report-dir",
         default="reports",
         metavar="DIR",
-        help="where conformance-<framework>-<version>[-<backend>].json/.md go (default: %(default)s)",
+        help="where conformance-<framework>-<version>[-<backend>[<version>]].json/.md go "
+        "(default: %(default)s)",
     )
     r.add_argument(
         "--max-examples",

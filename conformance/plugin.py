@@ -197,7 +197,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="conformance_report_dir",
         default=None,
         metavar="DIR",
-        help="write conformance-<framework>-<version>[-<backend>].json and .md into DIR",
+        help="write conformance-<framework>-<version>[-<backend>[<version>]].json and .md into DIR",
     )
     group.addoption(
         "--max-examples",

@@ -21,8 +21,7 @@ import pytest
 import conformance.adapters as registry
 import conformance.reporting  # noqa: F401
 import conformance.stats  # noqa: F401
-import fakes
-from fakes import FakeAdapter, GhostAdapter
+from fakes import FakeAdapter, GhostAdapter, with_fakes
 
 HERE = Path(__file__).resolve().parent
 
@@ -39,14 +38,15 @@ def fake_registry(monkeypatch: pytest.MonkeyPatch) -> None:
     """Register ``fake`` and ``ghost`` next to the real adapters (in-process,
     so pytester.runpytest_inprocess and cli.main see them; a child process
     gets them from the ``child_env`` fixture)."""
-    monkeypatch.setattr(registry, "_entry_points", fakes.with_fakes(registry._entry_points))
+    monkeypatch.setattr(registry, "_entry_points", with_fakes(registry._entry_points))
 
 
 @pytest.fixture
 def child_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """pytest processes started by the test (`conformance run`'s child,
     pytest-xdist workers) load :mod:`fakes`, so they know ``fake`` too."""
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")])))
+    path = [str(HERE), os.environ.get("PYTHONPATH")]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in path if p))
     monkeypatch.setenv("PYTEST_PLUGINS", "fakes")
 
 

@@ -205,3 +205,18 @@ def test_the_script_flushes_its_output_and_keeps_the_exit_status() -> None:
     bad = subprocess.run([sys.executable, "-m", "conformance.cli", "run", "--framework", "nope"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "unknown framework 'nope'" in bad.stderr
+
+
+def test_workers_give_the_serial_report(props: Path, catalogue_dir: Path, tmp_path: Path) -> None:
+    pytest.importorskip("xdist")
+    from conformance.reporting.model import without_volatile
+
+    path = tmp_path / "out" / "conformance-fake-1.2.3+cpu-cpu.json"
+    assert run(catalogue_dir, tmp_path) == cli.EXIT_OK
+    serial = json.loads(path.read_text())
+    assert run(catalogue_dir, tmp_path, "--workers", "2") == cli.EXIT_OK
+    assert without_volatile(json.loads(path.read_text())) == without_volatile(serial)
+
+
+def test_bad_timeout_exits_2(props: Path) -> None:
+    assert cli.main(["run", "--framework", "fake", "--timeout", "-1"]) == cli.EXIT_USAGE

@@ -17,11 +17,11 @@ from typing import Any
 import hypothesis.strategies  # noqa: F401, I001
 import numpy as np
 import pytest
+from fakes import FakeAdapter, GhostAdapter, with_fakes
 
 import conformance.adapters as registry
 import conformance.reporting  # noqa: F401
 import conformance.stats  # noqa: F401
-from fakes import FakeAdapter, GhostAdapter, with_fakes
 
 HERE = Path(__file__).resolve().parent
 

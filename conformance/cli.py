@@ -132,8 +132,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             pytest_args, journal=Path(journal), timeout=args.timeout or None, cwd=Path(tmp)
         )
 
-    for problem in outcome.problems:
-        _err(problem)
+    for line in (*outcome.notes, *outcome.problems):
+        _err(line)
     results = outcome.results
     if results.run is None:
         Path(journal).unlink(missing_ok=True)
@@ -165,6 +165,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         _err("the report does not match its schema (a bug in conformance)")
         return EXIT_UNEXPECTED
     if report["summary"]["unexpected"]:
+        return EXIT_UNEXPECTED
+    if outcome.interrupted:
+        _err("interrupted: the report holds the tests that finished")
         return EXIT_UNEXPECTED
     if outcome.problems or any(code != 0 for code in outcome.statuses):
         _err(f"pytest reported a problem outside the clause verdicts (exit status {outcome.statuses})")

@@ -31,6 +31,7 @@ from conformance.journal import Journal, Results, parse
 DEFAULT_TIMEOUT = 900.0
 POLL = 0.1  # seconds between looks at the journal while the child runs
 GRACE = 2.0  # seconds a hung child gets to print its traceback after SIGABRT
+INTERRUPT_GRACE = 15.0  # seconds an interrupted child gets to end its session
 TAIL_BYTES = 64 * 1024  # of the child's stderr, kept for crash messages
 MESSAGE_CHARS = 4000  # of that tail, quoted in a crashed test's message
 
@@ -47,6 +48,8 @@ class Supervised:
     early_exit: int | None = None
     #: What went wrong outside any test, one line each.
     problems: list[str] = field(default_factory=list)
+    #: What the caller should say but that changes no outcome.
+    notes: list[str] = field(default_factory=list)
     duration: float = 0.0
     timestamp: str = ""
     interrupted: bool = False
@@ -89,6 +92,10 @@ def _death(returncode: int) -> str:
     return f"the interpreter exited with status {returncode} before the session ended"
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM (a CI job's time limit): end the run as ^C would
+
+
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     try:
         os.killpg(proc.pid, signal.SIGKILL)  # the child and anything it started (xdist workers)
@@ -96,11 +103,11 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
         pass
 
 
-def _stop(proc: subprocess.Popen[bytes], first: signal.Signals) -> None:
-    """Send ``first`` to the child, give it GRACE seconds, then kill its group."""
+def _stop(proc: subprocess.Popen[bytes], first: signal.Signals, grace: float = GRACE) -> None:
+    """Send ``first`` to the child, give it ``grace`` seconds, then kill its group."""
     try:
         proc.send_signal(first)
-        proc.wait(timeout=GRACE)
+        proc.wait(timeout=grace)
     except (ProcessLookupError, subprocess.TimeoutExpired):
         pass
     _kill_group(proc)
@@ -142,6 +149,10 @@ def supervise(
     follower = _Follower(journal, results)
     writer = Journal()
     writer.open(journal)  # the supervisor's own records: tests it saw crash
+    # The child has a session of its own (so its whole group can be killed):
+    # signals meant for the run reach only us, and we pass them on.
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if in_main else None
     cmd = [sys.executable, "-X", "faulthandler", "-m", "pytest", *pytest_args,
            "--conformance-journal", str(journal)]
     try:
@@ -169,18 +180,17 @@ def supervise(
                             _stop(proc, signal.SIGABRT)
                             break
             except KeyboardInterrupt:
-                # The child has a session of its own, so ^C reached only us:
-                # pass it on and let pytest end its session as it would.
+                # Pass ^C on and let pytest end its session as it would.
                 out.interrupted = True
-                _stop(proc, signal.SIGINT)
+                _stop(proc, signal.SIGINT, INTERRUPT_GRACE)
             _kill_group(proc)
             tail.join()
             follower.poll()
             rc = proc.returncode
             if len(results.exitstatus) > ended_before:
                 out.statuses.append(results.exitstatus[-1])
-                if rc < 0:  # e.g. TensorFlow 2.15 while the interpreter finalises
-                    out.problems.append(f"{_death(rc)} after its session ended; every result was kept")
+                if rc < 0 and not out.interrupted:  # e.g. TensorFlow 2.15 while the interpreter finalises
+                    out.notes.append(f"{_death(rc)} after its session ended; every result was kept")
                 break
             if out.interrupted:
                 out.problems.append("interrupted")
@@ -214,5 +224,7 @@ def supervise(
             sys.stderr.write(f"conformance: {why}; resuming with {len(results.remaining)} tests to run\n")
     finally:
         writer.close()
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
     out.duration = time.monotonic() - started
     return out

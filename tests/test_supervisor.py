@@ -105,3 +105,32 @@ def test_a_crash_or_a_hang_loses_only_its_clause(
     captured = capsys.readouterr()
     assert "**7 clauses:** 3 holds, 1 violated, 0 not-applicable, 3 error" in captured.out
     assert "resuming with" in captured.err
+
+
+DIES_AT_EXIT = """
+import atexit, os, signal
+import pytest
+
+# As TensorFlow 2.15 does while the interpreter finalises after a full run.
+atexit.register(lambda: os.kill(os.getpid(), signal.SIGSEGV))
+
+@pytest.mark.clause("alpha.holds")
+def test_holds():
+    pass
+"""
+
+
+def test_a_crash_after_the_session_ended_changes_nothing(
+    tmp_path: Path, catalogue_dir: Path, monkeypatch: pytest.MonkeyPatch, child_env: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    d = tmp_path / "props"
+    d.mkdir()
+    (d / "test_dies_at_exit.py").write_text(DIES_AT_EXIT, encoding="utf-8")
+    monkeypatch.setattr(cli, "TARGET", [str(d)])
+    out = tmp_path / "out"
+    argv = ["run", "--framework", "fake", "--catalogue", str(catalogue_dir), "--report-dir", str(out)]
+    assert cli.main(argv) == cli.EXIT_OK
+    report = json.loads((out / "conformance-fake-1.2.3+cpu-cpu.json").read_text(encoding="utf-8"))
+    assert [r["verdict"] for r in report["results"]] == ["holds"]
+    assert "signal 11 (SIGSEGV) after its session ended; every result was kept" in capsys.readouterr().err

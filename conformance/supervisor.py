@@ -89,7 +89,7 @@ def _death(returncode: int) -> str:
         except ValueError:
             name = ""
         return f"the interpreter died with signal {-returncode}{name}"
-    return f"the interpreter exited with status {returncode} before the session ended"
+    return f"the interpreter exited with status {returncode}"
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -184,7 +184,7 @@ def supervise(
                 out.interrupted = True
                 _stop(proc, signal.SIGINT, INTERRUPT_GRACE)
             _kill_group(proc)
-            tail.join()
+            tail.join(timeout=GRACE)  # a process that left the group may still hold the pipe
             follower.poll()
             rc = proc.returncode
             if len(results.exitstatus) > ended_before:

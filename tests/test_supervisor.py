@@ -47,17 +47,18 @@ def test_after_the_crashes():
 """
 
 
-def run_crashy(
-    tmp_path: Path, catalogue_dir: Path, monkeypatch: pytest.MonkeyPatch, *extra: str
+def run_module(
+    tmp_path: Path, catalogue_dir: Path, monkeypatch: pytest.MonkeyPatch, name: str, source: str
 ) -> tuple[int, dict[str, dict], Path]:
+    """`conformance run` on one synthetic module: exit code, results by clause, report dir."""
     d = tmp_path / "props"
     d.mkdir()
-    (d / "test_crashy.py").write_text(CRASHY, encoding="utf-8")
+    (d / name).write_text(source, encoding="utf-8")
     monkeypatch.setattr(cli, "TARGET", [str(d)])
     out = tmp_path / "out"
     code = cli.main(
         ["run", "--framework", "fake", "--catalogue", str(catalogue_dir), "--report-dir", str(out),
-         "--seed", "7", "--timeout", "2", *extra]
+         "--seed", "7", "--timeout", "2"]
     )
     report = json.loads((out / "conformance-fake-1.2.3+cpu-cpu.json").read_text(encoding="utf-8"))
     assert json_report.errors(report) == []
@@ -68,7 +69,7 @@ def test_a_crash_or_a_hang_loses_only_its_clause(
     tmp_path: Path, catalogue_dir: Path, monkeypatch: pytest.MonkeyPatch, child_env: None,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    code, res, out = run_crashy(tmp_path, catalogue_dir, monkeypatch)
+    code, res, out = run_module(tmp_path, catalogue_dir, monkeypatch, "test_crashy.py", CRASHY)
     assert code == cli.EXIT_UNEXPECTED
     verdicts = {k: (v["verdict"], v["expected"]) for k, v in res.items()}
     assert verdicts == {
@@ -124,13 +125,7 @@ def test_a_crash_after_the_session_ended_changes_nothing(
     tmp_path: Path, catalogue_dir: Path, monkeypatch: pytest.MonkeyPatch, child_env: None,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    d = tmp_path / "props"
-    d.mkdir()
-    (d / "test_dies_at_exit.py").write_text(DIES_AT_EXIT, encoding="utf-8")
-    monkeypatch.setattr(cli, "TARGET", [str(d)])
-    out = tmp_path / "out"
-    argv = ["run", "--framework", "fake", "--catalogue", str(catalogue_dir), "--report-dir", str(out)]
-    assert cli.main(argv) == cli.EXIT_OK
-    report = json.loads((out / "conformance-fake-1.2.3+cpu-cpu.json").read_text(encoding="utf-8"))
-    assert [r["verdict"] for r in report["results"]] == ["holds"]
+    code, res, _ = run_module(tmp_path, catalogue_dir, monkeypatch, "test_dies_at_exit.py", DIES_AT_EXIT)
+    assert code == cli.EXIT_OK
+    assert [r["verdict"] for r in res.values()] == ["holds"]
     assert "signal 11 (SIGSEGV) after its session ended; every result was kept" in capsys.readouterr().err

@@ -46,27 +46,22 @@ def _package_dir() -> Path:
     return Path(conformance.__file__).resolve().parent
 
 
-class _Grab:
-    """A pytest plugin object that keeps the conformance run state after the session."""
-
-    def __init__(self) -> None:
-        self.run: Any = None
-
-    def pytest_unconfigure(self, config: Any) -> None:
-        from conformance import plugin
-
-        self.run = plugin.active_run(config)
-
-
 def _err(msg: str) -> None:
     print(f"conformance: {msg}", file=sys.stderr)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    import pytest
+    """Run the catalogue under :func:`conformance.supervisor.supervise`: pytest
+    in a child process, resumed after a test that crashes or hangs, the report
+    built once from the run's journal."""
+    import importlib.util
+    import secrets
 
     from conformance import adapters as registry
-    from conformance.reporting import markdown
+    from conformance import supervisor
+    from conformance.plugin import summary_lines
+    from conformance.reporting import json_report, markdown, write_reports
+    from conformance.spec import SpecError, catalogue, load_catalogue
 
     # Resolve the framework before starting pytest: a typo or a missing
     # framework is a one-line answer, not a test session.
@@ -78,7 +73,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not cls.installed():
         _err(f"{args.framework} is not installed (cannot import {cls.module})")
         return EXIT_NOT_INSTALLED
+    if args.workers is not None and importlib.util.find_spec("xdist") is None:
+        _err("error: --workers needs pytest-xdist (pip install pytest-xdist)")
+        return EXIT_USAGE
+    if args.timeout < 0:
+        _err("error: --timeout must be >= 0")
+        return EXIT_USAGE
 
+    report_dir = Path(args.report_dir).resolve()
+    # One seed for the whole run: a child restarted after a crash must draw
+    # the examples the first would have.
+    seed = args.seed if args.seed is not None else secrets.randbits(32)
     with tempfile.TemporaryDirectory(prefix="conformance-") as tmp:
         ini = Path(tmp) / "pytest.ini"
         ini.write_text("[pytest]\n", encoding="utf-8")
@@ -92,23 +97,17 @@ def cmd_run(args: argparse.Namespace) -> int:
             str(pkg),  # no conftest.py from above the package
             "-p",
             "no:cacheprovider",  # write nothing next to the installed package
-            # This process imported conformance before pytest started, so pytest
-            # cannot assertion-rewrite the plugin module; nothing to rewrite there.
-            "-W",
-            "ignore:Module already imported so cannot be rewritten:pytest.PytestAssertRewriteWarning",
             "-q",
             *TARGET,
             "--framework",
             args.framework,
-            "--report-dir",
-            str(Path(args.report_dir).resolve()),
             "--max-examples",
             str(args.max_examples),
             "--false-alarm-budget",
             repr(args.false_alarm_budget),
+            "--seed",
+            str(seed),
         ]
-        if args.seed is not None:
-            pytest_args += ["--seed", str(args.seed)]
         if args.derandomize:
             pytest_args.append("--derandomize")
         if args.catalogue:
@@ -117,29 +116,64 @@ def cmd_run(args: argparse.Namespace) -> int:
             pytest_args += ["--deviations", str(Path(args.deviations).resolve())]
         if args.k:
             pytest_args += ["-k", args.k]
-        if _autoload_disabled():  # the plugin normally loads through its pytest11 entry point
+        if args.workers is not None:
+            pytest_args += ["-n", str(args.workers)]
+        if _autoload_disabled():  # the plugins normally load through their pytest11 entry points
             pytest_args += ["-p", "conformance.plugin"]
-        grab = _Grab()
-        code = pytest.main(pytest_args, plugins=[grab])
+            if args.workers is not None:
+                pytest_args += ["-p", "xdist"]
+        # The journal: unique per run, beside the report; removed once the
+        # report is written (one left behind is the record of a run that died).
+        report_dir.mkdir(parents=True, exist_ok=True)
+        fd, journal = tempfile.mkstemp(
+            dir=report_dir, prefix=f"conformance-{args.framework}.", suffix=".journal.jsonl"
+        )
+        os.close(fd)
+        # The child runs in the empty temp dir: nothing in the caller's
+        # working directory lands on its sys.path or receives its files.
+        outcome = supervisor.supervise(
+            pytest_args, journal=Path(journal), timeout=args.timeout or None, cwd=Path(tmp)
+        )
 
-    if code == pytest.ExitCode.USAGE_ERROR:
-        return EXIT_USAGE
-    if code == pytest.ExitCode.NO_TESTS_COLLECTED:
-        _err("no property test selected" + (f" by -k {args.k!r}" if args.k else ""))
-        return EXIT_USAGE
-    run = grab.run
-    if run is None or run.report is None:
-        _err(f"the run did not complete (pytest exit status {int(code)})")
+    for line in (*outcome.notes, *outcome.problems):
+        _err(line)
+    results = outcome.results
+    if results.run is None:
+        Path(journal).unlink(missing_ok=True)
+        if outcome.early_exit == 4:  # pytest.ExitCode.USAGE_ERROR
+            return EXIT_USAGE
+        if outcome.early_exit == 5:  # NO_TESTS_COLLECTED
+            _err("no property test selected" + (f" by -k {args.k!r}" if args.k else ""))
+            return EXIT_USAGE
+        _err(f"the run did not complete (pytest exit status {outcome.early_exit})")
         return EXIT_UNEXPECTED
+    try:
+        cat = load_catalogue(Path(args.catalogue)) if args.catalogue else catalogue()
+    except (SpecError, FileNotFoundError) as exc:
+        _err(f"spec catalogue: {exc}")
+        return EXIT_UNEXPECTED
+    report = results.report(cat, duration=outcome.duration, timestamp=outcome.timestamp)
+    problems = json_report.errors(report)
+    # An invalid report is a bug of this package: still write it (it is the
+    # only record of the run) and say so below.
+    paths = write_reports(report, report_dir, check=False)
+    Path(journal).unlink(missing_ok=True)
     print()
-    print(markdown.render(run.report))
-    if run.problems:
+    print("\n".join([*summary_lines(report), f"report: {paths[0]}", f"summary: {paths[1]}"]))
+    print()
+    print(markdown.render(report))
+    if problems:
+        for problem in problems:
+            _err(f"INVALID REPORT: {problem}")
         _err("the report does not match its schema (a bug in conformance)")
         return EXIT_UNEXPECTED
-    if run.report["summary"]["unexpected"]:
+    if report["summary"]["unexpected"]:
         return EXIT_UNEXPECTED
-    if code != pytest.ExitCode.OK:
-        _err(f"pytest reported a problem outside the clause verdicts (exit status {int(code)})")
+    if outcome.interrupted:
+        _err("interrupted: the report holds the tests that finished")
+        return EXIT_UNEXPECTED
+    if outcome.problems or any(code != 0 for code in outcome.statuses):
+        _err(f"pytest reported a problem outside the clause verdicts (exit status {outcome.statuses})")
         return EXIT_UNEXPECTED
     return EXIT_OK
 
@@ -258,7 +292,8 @@ def _parser() -> argparse.ArgumentParser:
         "--report-dir",
         default="reports",
         metavar="DIR",
-        help="where conformance-<framework>-<version>[-<backend>].json/.md go (default: %(default)s)",
+        help="where conformance-<framework>-<version>[-<backend>[<version>]].json/.md go "
+        "(default: %(default)s)",
     )
     r.add_argument(
         "--max-examples",
@@ -296,6 +331,24 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE",
         default=None,
         help="known-deviations file (default: the adapter's own)",
+    )
+    from conformance.supervisor import DEFAULT_TIMEOUT
+
+    r.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        metavar="S",
+        help="a test running longer than S seconds is stopped and reported as an error, "
+        "and the run goes on (default: %(default)g; 0: no limit)",
+    )
+    r.add_argument(
+        "-n",
+        "--workers",
+        default=None,
+        metavar="N",
+        help="run the tests in N pytest-xdist worker processes ('auto': one per CPU); "
+        "the report is the one a serial run gives",
     )
     r.set_defaults(func=cmd_run)
 

@@ -15,14 +15,27 @@ When conformance tests are collected it
   seed, so a run is a function of ``--seed``;
 * turns each test outcome into a verdict on each clause it names and, with
   ``--report-dir``, writes the JSON report and a Markdown summary.
+
+Each test's verdict is computed where the test ran, right after its teardown,
+and travels with its teardown report (``user_properties``); the process that
+reports the session (the only one, or pytest-xdist's controller) collects them
+into a :class:`conformance.journal.Results`, journals each one as it arrives,
+and builds the report from that alone. So pytest-xdist workers give the
+report a serial run gives, and a run that dies leaves a journal of every
+verdict it reached (``conformance run`` restarts it from there).
 """
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import math
+import os
 import re
 import secrets
 import shlex
+import sys
+import tempfile
 import time
 from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field
@@ -33,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from conformance import runconfig
+from conformance.journal import Journal, Results
 
 # Everything else is imported inside the hooks that need it: this module is
 # loaded by every pytest session in the environment, and the suite's own
@@ -62,6 +76,10 @@ FLAGS = (
     "--deviations",
 )
 COUNTEREXAMPLE_RE = re.compile(r"^(Falsifying|Failing) (explicit )?(example|test case)\b")
+# What a test's teardown report carries to the reporting process.
+VERDICT_KEY = "conformance.verdict"
+RUN_KEY = "conformance.run"  # the plan, with each pytest-xdist worker's first report
+SEED_INPUT = "conformance_seed"  # the controller's seed, in each worker's workerinput
 
 
 # ----------------------------------------------------------------------------- state
@@ -75,6 +93,7 @@ class _Item:
     statistical: bool
     planned: int | None = None  # statistical checks: k * (STAT_EXAMPLES + e)
     skip: str | None = None  # why it does not apply, decided at collection
+    reproduce: str | None = None  # the command that reruns it, for a violation or an error
     phases: dict[str, tuple[pytest.TestReport, pytest.ExceptionInfo[BaseException] | None]] = field(
         default_factory=dict
     )
@@ -95,12 +114,57 @@ class _Run:
     items: dict[str, _Item]
     started: float
     timestamp: str
+    record: dict[str, Any] = field(default_factory=dict)  # the plan, as a journal "run" record
+    shipped: bool = False  # a pytest-xdist worker has sent the plan to the controller
+
+
+@dataclass
+class _Session:
+    """What the reporting process (not a pytest-xdist worker) gathers: every
+    verdict, journaled as it arrives, and the report built from them. A
+    plugin object of its own: the report hooks do not get the config."""
+
+    config: pytest.Config
+    results: Results
+    journal: Journal
+    resumed: bool  # --conformance-journal: append there, leave the report to the caller
+    started: float
+    timestamp: str
     report: dict[str, Any] | None = None
     problems: list[str] = field(default_factory=list)  # schema violations of the report
     paths: tuple[Path, Path] | None = None
 
+    def record(self, rec: dict[str, Any]) -> None:
+        self.results.apply(rec)
+        self.journal.write(rec)
+
+    def pytest_runtest_logstart(self, nodeid: str) -> None:
+        self.record({"event": "started", "nodeid": nodeid})
+
+    @pytest.hookimpl(tryfirst=True)  # take our properties off before junitxml and others see them
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        ours = {k: v for k, v in report.user_properties if k in (VERDICT_KEY, RUN_KEY)}
+        if ours:
+            report.user_properties = [p for p in report.user_properties if p[0] not in ours]
+        if RUN_KEY in ours:
+            _plan(self.config, self, ours[RUN_KEY])  # type: ignore[arg-type]
+        if report.when == "teardown":
+            self.record({"event": "finished", "nodeid": report.nodeid, "verdict": ours.get(VERDICT_KEY)})
+        elif report.when not in ("setup", "call") and report.failed:
+            # pytest-xdist's report of a worker that died running the test.
+            self.record(
+                {
+                    "event": "crashed",
+                    "nodeid": report.nodeid,
+                    "reason": f"the worker process died while running {report.nodeid}",
+                    "message": report.longreprtext or None,
+                }
+            )
+
 
 RUN = pytest.StashKey["_Run"]()
+SESSION = pytest.StashKey["_Session"]()
+DONE = pytest.StashKey["set[str]"]()  # tests with an outcome in --conformance-journal
 SEED = pytest.StashKey["int | str"]()
 CATALOGUE = pytest.StashKey["Catalogue | SpecError"]()
 RECORDER = pytest.StashKey["StatRecorder"]()
@@ -110,8 +174,12 @@ FRAMEWORK = pytest.StashKey["tuple[Framework, Adapter | None]"]()
 
 def active_run(config: pytest.Config) -> _Run | None:
     """The conformance state of a session, or None when it collected no
-    conformance test. The CLI reads ``.report`` and ``.paths`` from it."""
+    conformance test (or is pytest-xdist's controller, which collects nothing)."""
     return config.stash.get(RUN, None)
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
 
 
 # ----------------------------------------------------------------------------- options
@@ -129,7 +197,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="conformance_report_dir",
         default=None,
         metavar="DIR",
-        help="write conformance-<framework>-<version>[-<backend>].json and .md into DIR",
+        help="write conformance-<framework>-<version>[-<backend>[<version>]].json and .md into DIR",
     )
     group.addoption(
         "--max-examples",
@@ -177,6 +245,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="FILE",
         help="known-deviations file to use instead of the adapter's own",
     )
+    # `conformance run`'s channel to the pytest process it supervises: append
+    # to FILE, skip the tests it already holds, write no report.
+    group.addoption("--conformance-journal", dest="conformance_journal", default=None, help=argparse.SUPPRESS)
+
+
+class _XdistHooks:
+    """pytest-xdist's controller hooks. Registered only when xdist is loaded:
+    its hook specifications exist only then, and the plugin must work without it."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def pytest_configure_node(self, node: Any) -> None:
+        # Every worker seeds Hypothesis with the controller's seed, so the
+        # examples do not depend on which worker runs a test.
+        node.workerinput[SEED_INPUT] = self.config.stash[SEED]
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -204,12 +288,26 @@ def pytest_configure(config: pytest.Config) -> None:
     hyp_seed = getattr(config.option, "hypothesis_seed", None)
     if hyp_seed is not None and config.option.conformance_seed is not None:
         raise pytest.UsageError("give either --seed or --hypothesis-seed, not both")
-    if config.option.conformance_seed is not None:
+    if _is_worker(config):
+        config.stash[SEED] = config.workerinput[SEED_INPUT]  # type: ignore[attr-defined]
+    elif config.option.conformance_seed is not None:
         config.stash[SEED] = config.option.conformance_seed
     elif hyp_seed is not None:
         config.stash[SEED] = int(hyp_seed) if str(hyp_seed).lstrip("-").isdigit() else str(hyp_seed)
     else:
         config.stash[SEED] = secrets.randbits(32)
+    journal = config.option.conformance_journal
+    if journal:
+        from conformance.journal import read
+
+        config.stash[DONE] = read(Path(journal)).done if Path(journal).exists() else set()
+    if not _is_worker(config):
+        start, stamp = config.stash[STARTED]
+        state = _Session(config, Results(), Journal(), bool(journal), start, stamp)
+        config.stash[SESSION] = state
+        config.pluginmanager.register(state, "conformance-session")
+        if config.pluginmanager.hasplugin("xdist"):
+            config.pluginmanager.register(_XdistHooks(config), "conformance-xdist")
 
 
 def _budget(config: pytest.Config) -> float:
@@ -259,11 +357,21 @@ def _framework(config: pytest.Config) -> tuple[Framework, Adapter | None]:
         try:
             adapter = cls()
             info = adapter.describe()
-            result = Framework(name, info.get("version"), info.get("backend"), True), adapter
+            backend = info.get("backend")
+            backend_version = info.get("backend_version") or _module_version(backend)
+            result = Framework(name, info.get("version"), backend, True, backend_version), adapter
         except registry.NotInstalled:  # importable, but its distribution is not
             pass
     config.stash[FRAMEWORK] = result
     return result
+
+
+def _module_version(backend: str | None) -> str | None:
+    """The version of a backend that is a module the adapter has imported
+    (Keras' ``tensorflow``, ``jax``, ``torch``): part of the run's identity."""
+    module = sys.modules.get(backend) if backend else None
+    version = getattr(module, "__version__", None)
+    return version if isinstance(version, str) else None
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
@@ -456,8 +564,65 @@ def pytest_collection_modifyitems(
     run = _Run(
         fw, adapter, cat, config.stash[SEED], budget, stat_examples, matched, stale, infos, started, timestamp
     )
+    for info in infos.values():
+        info.reproduce = _reproduce(config, info, run)
+    run.record = _run_record(config, run)
     config.stash[RUN] = run
     _seed_hypothesis(config, run, ours)
+    session_state = config.stash.get(SESSION, None)
+    if session_state is not None:
+        _plan(config, session_state, run.record)
+    # Resumed after a crash: what the journal holds is not run again. It was
+    # planned above all the same, so the budget's split is the first run's.
+    done = config.stash.get(DONE, set())
+    if done:
+        config.hook.pytest_deselected(items=[i for i in items if i.nodeid in done])
+        items[:] = [i for i in items if i.nodeid not in done]
+
+
+def _run_record(config: pytest.Config, run: _Run) -> dict[str, Any]:
+    """The plan as plain data: all a report needs besides the verdicts."""
+    opt = config.option
+    return {
+        "framework": dataclasses.asdict(run.framework),
+        "info": {
+            "seed": run.seed,
+            "max_examples": opt.conformance_max_examples,
+            "stat_examples": run.stat_examples,
+            "derandomize": opt.conformance_derandomize,
+            "budget_total": run.budget.total,
+            "statistical_tests": run.budget.tests,
+            "per_test": run.budget.per_test,
+            "timestamp": run.timestamp,
+        },
+        "deviations": {c: dataclasses.asdict(d) for c, d in run.matched.items()},
+        "stale": run.stale,
+        "items": {
+            nodeid: {"clauses": list(info.clauses), "reproduce": info.reproduce}
+            for nodeid, info in run.items.items()
+        },
+    }
+
+
+def _plan(config: pytest.Config, state: _Session, record: dict[str, Any]) -> None:
+    """The reporting process learns the plan: the session is a conformance
+    run, so the journal gets a file (records so far were held in memory)."""
+    if state.results.run is not None:
+        return
+    state.record({"event": "run", "run": record})
+    if state.resumed:
+        state.journal.open(Path(config.option.conformance_journal))
+    elif config.option.conformance_report_dir:
+        from conformance.reporting import report_stem
+
+        # Unique per run, beside the report; removed once the report is written,
+        # so one left behind is the record of a run that died.
+        directory = Path(config.option.conformance_report_dir)
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, path = tempfile.mkstemp(dir=directory, prefix=f"{report_stem(record['framework'])}.",
+                                    suffix=".journal.jsonl")
+        os.close(fd)
+        state.journal.open(Path(path))
 
 
 def _seed_hypothesis(config: pytest.Config, run: _Run, items: Iterable[pytest.Item]) -> None:
@@ -594,8 +759,23 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     rep = yield
     info = _ours(item)
-    if info is not None:
+    run = active_run(item.config)
+    if info is not None and run is not None:
         info.phases[rep.when] = (rep, call.excinfo)
+        if rep.when == "teardown":
+            # The verdict is decided here, where the test ran, and rides with
+            # the report to whichever process reports the session.
+            from conformance.journal import verdict_record
+
+            verdict = _verdict(item, info, run)
+            info.phases.clear()  # the tracebacks are no longer needed
+            props = [*rep.user_properties]
+            if verdict is not None:
+                props.append((VERDICT_KEY, verdict_record(verdict)))
+            if _is_worker(item.config) and not run.shipped:
+                props.append((RUN_KEY, run.record))
+                run.shipped = True
+            rep.user_properties = props
     return rep
 
 
@@ -736,7 +916,7 @@ def _verdict(item: pytest.Item, info: _Item, run: _Run) -> TestVerdict | None:
         message = _describe(teardown[1], teardown[0])
         reason = f"error in teardown: {message.splitlines()[0] if message else ''}"
     if verdict in ("violated", "error"):
-        reproduce = _reproduce(item.config, info, run)
+        reproduce = info.reproduce
     recorder = item.stash.get(RECORDER, None)
     statistics = [_stat_record(item.nodeid, r) for r in (recorder.records if recorder is not None else [])]
     return TestVerdict(
@@ -755,53 +935,52 @@ def _verdict(item: pytest.Item, info: _Item, run: _Run) -> TestVerdict | None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    run = active_run(session.config)
-    if run is None:
+    state = session.config.stash.get(SESSION, None)
+    if state is None or state.results.run is None:
+        return  # a pytest-xdist worker, or not a conformance session
+    if state.resumed:  # `conformance run` builds the report from the journal
+        state.record({"event": "end", "exitstatus": int(exitstatus)})
+        state.journal.close()
         return
-    from conformance.reporting import RunInfo, build_report, json_report, write_reports
+    from conformance.reporting import json_report, write_reports
 
-    verdicts = [
-        v
-        for item in session.items
-        if item.nodeid in run.items
-        if (v := _verdict(item, run.items[item.nodeid], run)) is not None
-    ]
     opt = session.config.option
-    info = RunInfo(
-        seed=run.seed,
-        max_examples=opt.conformance_max_examples,
-        stat_examples=run.stat_examples,
-        derandomize=opt.conformance_derandomize,
-        budget_total=run.budget.total,
-        statistical_tests=run.budget.tests,
-        per_test=run.budget.per_test,
-        timestamp=run.timestamp,
-        duration=time.monotonic() - run.started,
+    state.report = state.results.report(
+        _load_catalogue(session.config),
+        duration=time.monotonic() - state.started,
+        timestamp=state.timestamp,
     )
-    run.report = build_report(run.catalogue, run.framework, info, verdicts, run.matched, run.stale)
-    run.problems = json_report.errors(run.report)
+    state.problems = json_report.errors(state.report)
     if opt.conformance_report_dir:
         # An invalid report is a bug of this package: still write it (it is the
         # only record of the run) and say so loudly in the terminal summary.
-        run.paths = write_reports(run.report, Path(opt.conformance_report_dir), check=False)
+        state.paths = write_reports(state.report, Path(opt.conformance_report_dir), check=False)
+    state.journal.close(remove=True)  # everything it holds is in the report now
+
+
+def summary_lines(report: dict[str, Any]) -> list[str]:
+    """The run's outcome in a few lines, for the terminal."""
+    s, fw = report["summary"], report["framework"]
+    lines = [
+        f"{fw['name']} {fw['version']}: {len(report['results'])} clauses: "
+        f"{s['holds']} holds, {s['violated']} violated, {s['not-applicable']} not applicable, "
+        f"{s['error']} error; {s['unexpected']} unexpected (seed {report['seed']})"
+    ]
+    for st in report["stale_deviations"]:
+        lines.append(f"stale known deviation {st['file']}:{st['line']}: {st['clause']}: {st['problem']}")
+    return lines
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    run = active_run(config)
-    if run is None or run.report is None:
+    state = config.stash.get(SESSION, None)
+    if state is None or state.report is None:
         return
-    s = run.report["summary"]
     tr = terminalreporter
     tr.section("conformance")
-    tr.write_line(
-        f"{run.framework.name} {run.framework.version}: {len(run.report['results'])} clauses: "
-        f"{s['holds']} holds, {s['violated']} violated, {s['not-applicable']} not applicable, "
-        f"{s['error']} error; {s['unexpected']} unexpected (seed {run.seed})"
-    )
-    for st in run.report["stale_deviations"]:
-        tr.write_line(f"stale known deviation {st['file']}:{st['line']}: {st['clause']}: {st['problem']}")
-    for problem in run.problems:
+    for line in summary_lines(state.report):
+        tr.write_line(line)
+    for problem in state.problems:
         tr.write_line(f"INVALID REPORT (a bug in conformance): {problem}", red=True)
-    if run.paths is not None:
-        tr.write_line(f"report: {run.paths[0]}")
-        tr.write_line(f"summary: {run.paths[1]}")
+    if state.paths is not None:
+        tr.write_line(f"report: {state.paths[0]}")
+        tr.write_line(f"summary: {state.paths[1]}")

@@ -4,6 +4,7 @@ small synthetic spec catalogue, and helpers to run the plugin with pytester."""
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,11 +17,13 @@ from typing import Any
 import hypothesis.strategies  # noqa: F401, I001
 import numpy as np
 import pytest
+from fakes import FakeAdapter, GhostAdapter, with_fakes
 
 import conformance.adapters as registry
 import conformance.reporting  # noqa: F401
 import conformance.stats  # noqa: F401
-from conformance.adapters.base import Adapter, Facts
+
+HERE = Path(__file__).resolve().parent
 
 pytest_plugins = ["pytester"]
 
@@ -30,57 +33,21 @@ def batch(rows: int = 3, cols: int = 4, seed: int = 1) -> np.ndarray:
     return np.random.default_rng(seed).normal(size=(rows, cols)).astype(np.float32)
 
 
-class FakeAdapter(Adapter):
-    """An installed framework that needs nothing: the synthetic tests only use
-    its identity and capabilities."""
-
-    name = "fake"
-    distribution = "fake-framework"
-    module = "json"
-    facts = Facts(weight_layout="out_in", capabilities=frozenset({"block_names"}))
-
-    @classmethod
-    def version(cls) -> str:
-        return "1.2.3+cpu"
-
-    @classmethod
-    def deviations_file(cls) -> Path | None:
-        return None
-
-    def backend(self) -> str | None:
-        return "cpu"
-
-
-class GhostAdapter(Adapter):
-    """A registered framework whose module cannot be imported."""
-
-    name = "ghost"
-    distribution = "ghost-framework"
-    module = "conformance_ghost_framework_that_is_not_installed"
-    facts = Facts(weight_layout="out_in")
-
-
-class _EntryPoint:
-    def __init__(self, name: str, cls: type[Adapter]) -> None:
-        self.name, self._cls = name, cls
-
-    def load(self) -> type[Adapter]:
-        return self._cls
-
-
 @pytest.fixture(autouse=True)
 def fake_registry(monkeypatch: pytest.MonkeyPatch) -> None:
     """Register ``fake`` and ``ghost`` next to the real adapters (in-process,
-    so pytester.runpytest_inprocess and cli.main see them)."""
-    real = registry._entry_points
+    so pytester.runpytest_inprocess and cli.main see them; a child process
+    gets them from the ``child_env`` fixture)."""
+    monkeypatch.setattr(registry, "_entry_points", with_fakes(registry._entry_points))
 
-    def entry_points() -> dict[str, Any]:
-        eps: dict[str, Any] = dict(real())
-        eps["fake"] = _EntryPoint("fake", FakeAdapter)
-        eps["ghost"] = _EntryPoint("ghost", GhostAdapter)
-        return eps
 
-    monkeypatch.setattr(registry, "_entry_points", entry_points)
+@pytest.fixture
+def child_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pytest processes started by the test (`conformance run`'s child,
+    pytest-xdist workers) load :mod:`fakes`, so they know ``fake`` too."""
+    path = [str(HERE), os.environ.get("PYTHONPATH")]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in path if p))
+    monkeypatch.setenv("PYTEST_PLUGINS", "fakes")
 
 
 def _clause(

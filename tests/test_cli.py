@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,19 +34,13 @@ def test_broken():
 
 
 @pytest.fixture
-def props(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def props(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, child_env: None) -> Path:
     """Point `conformance run` at a directory of synthetic properties."""
     d = tmp_path / "props"
     d.mkdir()
     (d / "test_props.py").write_text(PROPS, encoding="utf-8")
     monkeypatch.setattr(cli, "TARGET", [str(d)])
-    before = set(sys.modules)
-    yield d
-    # Each test writes its own test_props module; pytest.main runs in this
-    # process, so forget them or the next run finds a stale module.
-    for name in set(sys.modules) - before:
-        if name.startswith("test_"):
-            del sys.modules[name]
+    return d
 
 
 def run(catalogue_dir: Path, tmp_path: Path, *extra: str) -> int:
@@ -98,7 +92,9 @@ def test_listed_violation_exits_0(props: Path, catalogue_dir: Path, tmp_path: Pa
     (props / "test_broken.py").write_text(BROKEN, encoding="utf-8")
     dev = tmp_path / "dev.txt"
     dev.write_text("alpha.broken | >=1.2 | known upstream | https://example.org/1\n", encoding="utf-8")
-    assert run(catalogue_dir, tmp_path, "--deviations", str(dev)) == cli.EXIT_OK
+    # In a pytest-xdist worker, too (tests/test_parallel.py: the same report as a serial run).
+    workers = ["--workers", "1"] if importlib.util.find_spec("xdist") else []
+    assert run(catalogue_dir, tmp_path, "--deviations", str(dev), *workers) == cli.EXIT_OK
 
 
 def test_unknown_framework_exits_2(props: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -212,3 +208,7 @@ def test_the_script_flushes_its_output_and_keeps_the_exit_status() -> None:
     bad = subprocess.run([sys.executable, "-m", "conformance.cli", "run", "--framework", "nope"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "unknown framework 'nope'" in bad.stderr
+
+
+def test_bad_timeout_exits_2(props: Path) -> None:
+    assert cli.main(["run", "--framework", "fake", "--timeout", "-1"]) == cli.EXIT_USAGE

@@ -49,14 +49,20 @@ class Framework:
     version: str | None
     backend: str | None
     installed: bool
+    #: Version of the backend, where it is a separate package (Keras 3 on
+    #: TensorFlow 2.21): two runs differing only there must not share a report.
+    backend_version: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        d: dict[str, Any] = {
             "name": self.name,
             "version": self.version,
             "backend": self.backend,
             "installed": self.installed,
         }
+        if self.backend_version is not None:  # optional in the schema: 1.0 reports lack it
+            d["backend_version"] = self.backend_version
+        return d
 
 
 @dataclass(frozen=True)
@@ -154,8 +160,27 @@ def build_report(
 
 
 def report_stem(framework: Mapping[str, Any]) -> str:
-    """``conformance-<framework>-<version>[-<backend>]``, safe as a file name."""
+    """``conformance-<framework>-<version>[-<backend>[<backend version>]]``, safe
+    as a file name: everything that tells two environments' runs apart, so
+    environments writing into one directory (``tox -p``) never share a file."""
     parts = [framework["name"], framework.get("version") or "not-installed"]
     if framework.get("backend"):
-        parts.append(framework["backend"])
+        parts.append(framework["backend"] + (framework.get("backend_version") or ""))
     return "conformance-" + "-".join(re.sub(r"[^A-Za-z0-9._+-]+", "_", str(p)) for p in parts)
+
+
+#: The fields of a report that depend on when and how fast it ran, not on what
+#: ran: the start time, the run's duration and each test's duration. Two runs
+#: with the same seed, framework and options agree on everything else, however
+#: their tests were spread over processes (pytest-xdist workers, restarts).
+VOLATILE = ("timestamp", "duration", "results[].tests[].duration")
+
+
+def without_volatile(report: Mapping[str, Any]) -> dict[str, Any]:
+    """``report`` without its :data:`VOLATILE` fields, for comparing runs."""
+    out = {k: v for k, v in report.items() if k not in ("timestamp", "duration")}
+    out["results"] = [
+        {**r, "tests": [{k: v for k, v in t.items() if k != "duration"} for t in r["tests"]]}
+        for r in report["results"]
+    ]
+    return out

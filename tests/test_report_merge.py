@@ -572,3 +572,18 @@ def test_the_reports_are_only_read(keras_dir: Path) -> None:
     before = {p.name: p.read_bytes() for p in keras_dir.glob("conformance-*.json")}
     assert cli.main(["report", str(keras_dir)]) == cli.EXIT_OK
     assert {p.name: p.read_bytes() for p in keras_dir.glob("conformance-*.json")} == before
+
+
+def test_one_release_on_two_backend_versions_is_two_columns(tmp_path):
+    """Keras 3.15.1 on TensorFlow 2.20 and on 2.21 are different envs: both
+    merge, labelled by the backend's version, and are not duplicates."""
+    from conformance.reporting import merge
+
+    src = sorted(Path(__file__).resolve().parent.parent.joinpath("reports").glob("conformance-reference-*.json"))[0]
+    for bv in ("2.20.0", "2.21.0"):
+        doc = json.loads(src.read_text(encoding="utf-8"))
+        doc["framework"].update(name="keras", version="3.15.1", backend="tensorflow", backend_version=bv)
+        (tmp_path / f"conformance-keras-3.15.1-tensorflow{bv}.json").write_text(json.dumps(doc), encoding="utf-8")
+    loaded = merge.load_dir(tmp_path)
+    labels = sorted(merge.Column(i, p, d).label for i, (p, d) in enumerate(loaded.reports))
+    assert labels == ["keras 3.15.1 on tensorflow 2.20.0", "keras 3.15.1 on tensorflow 2.21.0"]

@@ -173,7 +173,7 @@ def _thead(m: Matrix, first: str) -> str:
             f'<th class="c{c.index}" data-col="{c.index}" data-fw="{e(c.name)}" '
             f'title="{e(c.label)}\n{e(c.path.name)}">'
             f'{e(c.name)}<span class="ver">{e(c.version or "(not installed)")}</span>'
-            f'<span class="be">{e(c.backend or "")}</span>'
+            f'<span class="be">{e(c.backend_label)}</span>'
             f'<span class="sc" title="score: holds / applicable">{percent(c.score)}</span></th>'
         )
     return "<thead><tr>" + "".join(ths) + "</tr></thead>"

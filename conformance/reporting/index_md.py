@@ -17,7 +17,7 @@ SCORE = (
 
 
 def _header(m: Matrix) -> list[str]:
-    parts = ((c.name, c.version or "-", c.backend) for c in m.columns)
+    parts = ((c.name, c.version or "-", c.backend_label) for c in m.columns)
     return ["clause", *("<br>".join(_cell(p) for p in ps if p) for ps in parts)]
 
 

@@ -200,12 +200,15 @@ def load_dir(directory: Path) -> Loaded:
 # -- the merged model ----------------------------------------------------------
 
 
-def _identity(fw: dict[str, Any]) -> tuple[str, str | None, str | None]:
-    return fw["name"], fw["version"], fw["backend"]
+def _identity(fw: dict[str, Any]) -> tuple[str, str | None, str | None, str | None]:
+    # Two Keras envs on one Keras release differ in their backend's version.
+    return fw["name"], fw["version"], fw["backend"], fw.get("backend_version")
 
 
-def _label(name: str, version: str | None, backend: str | None) -> str:
+def _label(name: str, version: str | None, backend: str | None, backend_version: str | None = None) -> str:
     text = f"{name} {version or '(not installed)'}"
+    if backend and backend_version:
+        return f"{text} on {backend} {backend_version}"
     return f"{text} on {backend}" if backend else text
 
 
@@ -246,8 +249,17 @@ class Column:
         return self.report["framework"]["backend"]
 
     @property
+    def backend_version(self) -> str | None:
+        return self.report["framework"].get("backend_version")
+
+    @property
+    def backend_label(self) -> str:
+        """The backend and, where the report records it, its version."""
+        return " ".join(x for x in (self.backend, self.backend_version) if x)
+
+    @property
     def label(self) -> str:
-        return _label(self.name, self.version, self.backend)
+        return _label(self.name, self.version, self.backend, self.backend_version)
 
     @cached_property
     def results(self) -> dict[str, dict[str, Any]]:
@@ -338,7 +350,8 @@ def _column_order(doc: dict[str, Any]) -> tuple[Any, ...]:
     # The reference first (the baseline), then by framework, version (left to
     # right as releases came), backend.
     fw = doc["framework"]
-    return (fw["name"] != "reference", fw["name"], version_key(fw["version"]), fw["backend"] or "")
+    return (fw["name"] != "reference", fw["name"], version_key(fw["version"]), fw["backend"] or "",
+            version_key(fw.get("backend_version")))
 
 
 def _changes(columns: Sequence[Column], clauses: Sequence[Clause]) -> list[Change]:

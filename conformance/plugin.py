@@ -118,7 +118,7 @@ class _Run:
     shipped: bool = False  # a pytest-xdist worker has sent the plan to the controller
 
 
-@dataclass
+@dataclass(eq=False)  # a plugin object: pluggy hashes it (a dataclass with eq is unhashable)
 class _Session:
     """What the reporting process (not a pytest-xdist worker) gathers: every
     verdict, journaled as it arrives, and the report built from them. A

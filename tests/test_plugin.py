@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 import os
 from pathlib import Path
 
@@ -490,3 +491,17 @@ def test_bad_option_values_are_usage_errors(pytester: pytest.Pytester) -> None:
     ):
         result = pytester.runpytest_inprocess("-p", "no:cacheprovider", *args)
         assert result.ret == pytest.ExitCode.USAGE_ERROR, args
+
+
+def test_a_conftest_beside_the_tests_does_not_break_the_run(runner: Runner) -> None:
+    """pytest hashes plugin objects when a conftest.py elsewhere in the tree is
+    left out for a test's directory: the plugin's own objects must be
+    hashable (a dataclass with eq is not) or every test is an internal error."""
+    other = runner.pytester.mkpydir("other")
+    other.joinpath("conftest.py").write_text("X = 1\n", encoding="utf-8")
+    other.joinpath("test_plain.py").write_text("def test_plain():\n    pass\n", encoding="utf-8")
+    sub = runner.pytester.mkpydir("suite")
+    sub.joinpath("test_synthetic.py").write_text(textwrap.dedent(SYNTHETIC), encoding="utf-8")
+    result = runner.run("suite", "other")
+    assert result.ret != pytest.ExitCode.INTERNAL_ERROR, result.stdout.str()[-2000:]
+    assert runner.results()["alpha.holds"]["verdict"] == "holds"

@@ -93,6 +93,9 @@ def soak(framework: str, seeds: Sequence[int], *, jobs: int = 2) -> dict[str, An
             if not found:
                 raise RuntimeError(f"seed-run {seed} of {framework} wrote no report:\n" + "\n".join(o[-3000:] for o in outputs))
             report = json.loads(found[0].read_text(encoding="utf-8"))
+            if not report["results"]:
+                raise RuntimeError(f"seed-run {seed} of {framework} reported no clause:\n"
+                                   + "\n".join(o[-3000:] for o in outputs))
             runs.append({"seed": seed, "identity": identity(report), "budget": report["error_budget"],
                          "catalogue_version": report["catalogue_version"], "clauses": _clauses(report)})
     return summarise(framework, runs, time.perf_counter() - start)

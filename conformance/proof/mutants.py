@@ -43,7 +43,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -394,33 +393,19 @@ def _constant_ftz() -> Patchers:
     return [_set(rinit.Constant, "sample", sample)]
 
 
-def _initialize_parameters(*, choose: Callable[..., Any] | None = None, force: bool | None = None,
-                           deferred: bool = True) -> Callable[..., None]:
-    """:func:`nn.initialize_parameters` with one rule changed: the initialiser
-    chosen, the force_reinit flag, or whether a deferred parameter keeps it."""
+def _initialize_parameters(rule: Callable[[Any, nn.Parameter, Any], Any] | None = None, *,
+                           force: bool | None = None) -> Callable[..., None]:
+    """:func:`nn.initialize_parameters` with one rule changed: each item's
+    initialiser becomes ``rule(own, parameter, default_init)`` (an item whose
+    rule gives ``False`` is dropped), or force_reinit is always ``force``."""
+    original = nn.initialize_parameters
 
     def initialize_parameters(items: Iterable[tuple[str, nn.Parameter, Any]], *,
                               default_init: Any = None, force_reinit: bool = False) -> None:
-        force_reinit = force_reinit if force is None else force
-        skipped: list[str] = []
-        seen: set[int] = set()
-        for name, p, own in items:
-            if id(p) in seen:
-                continue
-            seen.add(id(p))
-            if p.data is not None and not force_reinit:
-                skipped.append(name)
-                continue
-            chosen = choose(own, p.init, default_init) if choose else own or p.init or default_init
-            chosen = chosen or nn.DEFAULT_WEIGHT_INIT
-            if any(d is None for d in p.shape):
-                if deferred:
-                    p._pending = chosen
-            else:
-                p.set_value(chosen.sample(p.full_shape()))
-        if skipped:
-            warnings.warn(f"parameters {', '.join(map(repr, skipped))} are already initialized, ignoring. "
-                          "Set force_reinit=True to re-initialize.", UserWarning, stacklevel=3)
+        if rule is not None:
+            items = [(n, p, rule(own, p, default_init)) for n, p, own in items]
+            items = [(n, p, own) for n, p, own in items if own is not False]
+        original(items, default_init=default_init, force_reinit=force_reinit if force is None else force)
 
     return initialize_parameters
 
@@ -428,7 +413,7 @@ def _initialize_parameters(*, choose: Callable[..., Any] | None = None, force: b
 @_mutant("own-init-wins", "builtin-init.constant",
          "a parameter's own initialiser (a bias's zeros) overrides the one explicitly asked for")
 def _own_wins() -> Patchers:
-    return [_set(nn, "initialize_parameters", _initialize_parameters(choose=lambda own, p, d: p or own or d))]
+    return [_set(nn, "initialize_parameters", _initialize_parameters(lambda own, p, d: p.init or own))]
 
 
 @_mutant("zeros-cached-array", "builtin-init.sub-block-isolation",
@@ -451,7 +436,7 @@ def _reinit_force() -> Patchers:
 @_mutant("global-init-overrides-bias", "builtin-init.global-init-spares-bias",
          "a model-wide initialiser overrides the bias's own zeros")
 def _global_bias() -> Patchers:
-    return [_set(nn, "initialize_parameters", _initialize_parameters(choose=lambda own, p, d: own or d or p))]
+    return [_set(nn, "initialize_parameters", _initialize_parameters(lambda own, p, d: own or d))]
 
 
 # -- custom-init ----------------------------------------------------------------------
@@ -559,7 +544,8 @@ def _shape_stale() -> Patchers:
 @_mutant("deferred-pending-dropped", "deferred.initializer-applied-on-inference",
          "an initialiser requested before the shape is known is dropped; the default is used")
 def _pending_dropped() -> Patchers:
-    return [_set(nn, "initialize_parameters", _initialize_parameters(deferred=False))]
+    known = _initialize_parameters(lambda own, p, d: own if None not in p.shape else False)
+    return [_set(nn, "initialize_parameters", known)]
 
 
 def _add_copying(when: Callable[[nn.Block], bool]) -> Callable[..., None]:
@@ -797,10 +783,11 @@ def run_here(mutant_id: str | None, *, clauses: Sequence[str] | None, seed: int,
     from conformance import cli
 
     mutant = MUTANTS[mutant_id] if mutant_id else None
-    if clauses is None:
-        if mutant is None:
-            raise ValueError("the unmutated reference needs clauses to run (or full mode)")
+    if clauses is None and mutant is not None:
         clauses = mutant.clauses
+    if clauses is None and not full:
+        raise ValueError("the unmutated reference needs clauses to run, or full mode")
+    clauses = clauses or ()
     argv = ["run", "--framework", "reference", "--seed", str(seed), "--max-examples", str(max_examples)]
     if not full:
         argv += ["-k", selection(clauses)]
@@ -822,7 +809,7 @@ def run_here(mutant_id: str | None, *, clauses: Sequence[str] | None, seed: int,
         "clauses": list(clauses),
         "verdicts": verdicts,
         "killed_by": sorted(c for c, v in verdicts.items() if v == "violated"),
-        "killed": all(verdicts.get(c) == "violated" for c in clauses),
+        "killed": bool(clauses) and all(verdicts.get(c) == "violated" for c in clauses),
         "seconds": round(seconds, 2),
         "exit_status": code,
     }

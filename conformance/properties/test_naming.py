@@ -165,6 +165,26 @@ def test_pattern_selection_returns_exactly_the_matches(adapter, arch, seed, data
     assert got == expected, f"select({pattern!r}) gave {got}, expected {expected}"
 
 
+@pytest.mark.clause("naming.pattern-selection")
+@pytest.mark.requires("pattern_selection")
+@property_settings
+@given(arch=architectures(), seed=seeds())
+@example(arch=CHAPTER_RGNET, seed=0)  # '1\.' must select 1.weight, not 0.block 1.0.weight
+def test_block_prefixes_select_exactly_their_blocks(adapter, arch, seed):
+    """naming.pattern-selection on every block prefix of every listed name: the
+    pattern MUST select the names it matches from their start, and no name it
+    only occurs inside (a block's prefix can appear deeper in another name)."""
+    model = build(adapter, arch, seed)
+    listing = [n for n, _ in adapter.all_params(model)]
+    sep = adapter.facts.name_separator
+    prefixes = {n[:i] for n in listing for i in range(1, len(n) + 1) if n[i - 1] == sep or i == len(n)}
+    for prefix in sorted(prefixes):
+        pattern = re.escape(prefix)
+        got = [n for n, _ in adapter.select(model, pattern)]
+        expected = [n for n in listing if re.match(pattern, n)]
+        assert got == expected, f"select({pattern!r}) gave {got}, expected {expected}"
+
+
 @pytest.mark.clause("naming.positional-names-stable")
 @property_settings
 @given(arch=architectures(), seeds_=st.tuples(seeds(), seeds()))

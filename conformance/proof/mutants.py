@@ -780,7 +780,9 @@ def run_here(mutant_id: str | None, *, clauses: Sequence[str] | None, seed: int,
     """Run the catalogue against the reference, mutated by ``mutant_id``
     (None: unmutated), restricted to ``clauses``' tests unless ``full``;
     return the verdicts. Meant for a fresh interpreter (see :func:`run`)."""
-    from conformance import cli
+    import pytest
+
+    from conformance.proof._run import pytest_args
 
     mutant = MUTANTS[mutant_id] if mutant_id else None
     if clauses is None and mutant is not None:
@@ -788,14 +790,14 @@ def run_here(mutant_id: str | None, *, clauses: Sequence[str] | None, seed: int,
     if clauses is None and not full:
         raise ValueError("the unmutated reference needs clauses to run, or full mode")
     clauses = clauses or ()
-    argv = ["run", "--framework", "reference", "--seed", str(seed), "--max-examples", str(max_examples)]
-    if not full:
-        argv += ["-k", selection(clauses)]
+    extra = ["--max-examples", str(max_examples)] + ([] if full else ["-k", selection(clauses)])
     with tempfile.TemporaryDirectory(prefix="mutant-") as tmp:
-        argv += ["--report-dir", tmp]
+        # pytest in this process, where the patch is: `conformance run` would
+        # run the catalogue in a child process, without it.
+        argv = pytest_args("reference", seed, Path(tmp), *extra)
         with mutant.applied() if mutant else nullcontext(), redirect_stdout(io.StringIO()):
             start = time.perf_counter()
-            code = cli.main(argv)
+            code = int(pytest.main(argv))
             seconds = time.perf_counter() - start
         files = list(Path(tmp).glob("conformance-reference-*.json"))
         if len(files) != 1:

@@ -54,7 +54,8 @@ def check_mixture(stat: StatRecorder, sample: np.ndarray, *, what: str) -> None:
     w = np.asarray(sample, dtype=np.float64).ravel()
     _assert_mixture_support(w, what)
     counts = np.array([(w > 0).sum(), (w == 0).sum(), (w < 0).sum()])
-    stat.chisquare(counts, PROPORTIONS, label=what + ": counts in [5, 10], {0}, [-10, -5]")
+    stat.chisquare(counts, PROPORTIONS, label=what + ": counts in [5, 10], {0}, [-10, -5]",
+                   labels=["[5, 10]", "0", "[-10, -5]"])
     nz = np.abs(w[w != 0])
     stat.ks(nz, sps.uniform(loc=5, scale=5).cdf, label=what + ": non-zero magnitudes vs U(5, 10)")
 

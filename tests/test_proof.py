@@ -1,0 +1,84 @@
+"""The suite's evidence about itself: the soak and the speed benchmark.
+
+The committed tables (reports/proof/) are generated; these tests check that
+they say what their data says, and that the data is about the catalogue as
+it is now (so a table cannot silently go stale). A cheap soak runs here too.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conformance.proof import bench, soak
+from conformance.spec import catalogue
+
+PROOF = Path(__file__).resolve().parent.parent / "reports" / "proof"
+
+
+def _statistical_clauses(framework: str) -> set[str]:
+    return {c.id for c in catalogue().clauses if c.statistical and framework in c.frameworks}
+
+
+# -- the soak ----------------------------------------------------------------------
+def test_committed_soak_saw_no_false_alarm_in_enough_seed_runs():
+    results = soak.load(PROOF)
+    assert sum(r["seed_runs"] for r in results) >= soak.MIN_SEED_RUNS
+    assert {r["framework"] for r in results} >= {"reference", "torch"}
+    for r in results:
+        assert r["false_alarms"] == [] and r["misses"] == [], r["identity"]
+        assert r["seed_runs"] == len(set(r["seeds"])), f"{r['identity']}: repeated seeds"
+        assert r["catalogue_version"] == catalogue().version
+        # every statistical clause that applies was soaked, and nothing else
+        assert set(r["clauses"]) == _statistical_clauses(r["framework"]), r["identity"]
+        assert r["min_p_over_alpha"] is not None and r["min_p_over_alpha"] >= 1
+
+
+def test_committed_soak_table_is_generated_from_its_data():
+    assert (PROOF / "soak.md").read_text(encoding="utf-8") == soak.table(soak.load(PROOF))
+
+
+def test_soak_counts_an_unexpected_statistical_verdict_as_a_false_alarm():
+    def run(seed, verdict, expected, deviation=False):
+        return {"seed": seed, "identity": "x 1", "budget": {"total": 1e-6, "statistical_tests": 1},
+                "catalogue_version": "1", "clauses": [{
+                    "clause": "a.b", "verdict": verdict, "expected": expected, "known_deviation": deviation,
+                    "checks": 2, "min_p_over_alpha": 3.0, "failed_checks": []}]}
+
+    clean = soak.summarise("x", [run(1, "holds", True), run(2, "holds", True)], 1.0)
+    assert clean["false_alarms"] == [] and clean["seed_runs"] == 2 and clean["checks"] == 4
+    alarm = soak.summarise("x", [run(1, "holds", True), run(2, "violated", False)], 1.0)
+    assert [a["seed"] for a in alarm["false_alarms"]] == [2]
+    miss = soak.summarise("x", [run(1, "violated", True, True), run(2, "holds", False, True)], 1.0)
+    assert miss["false_alarms"] == [] and [m["seed"] for m in miss["misses"]] == [2]
+    assert "1 false alarms" not in soak.table([clean]) and "0 false alarms" in soak.table([clean])
+
+
+@pytest.mark.slow
+def test_a_short_soak_of_the_reference_raises_no_false_alarm():
+    """Four seed-runs of every statistical clause against the reference, in CI:
+    each may raise a false alarm with probability at most the budget, 1e-6."""
+    result = soak.soak("reference", range(1000, 1004), jobs=2)
+    assert result["seed_runs"] == 4
+    assert set(result["clauses"]) == _statistical_clauses("reference")
+    assert result["false_alarms"] == [] and result["misses"] == []
+
+
+# -- the speed benchmark -----------------------------------------------------------
+def test_committed_speed_table_is_generated_from_its_data():
+    results = bench.load(PROOF / "speed")
+    assert (PROOF / "speed.md").read_text(encoding="utf-8") == bench.table(results)
+    for r in results:
+        assert r["max_examples"] == 100, f"{r['identity']}: benchmarked at a non-default example count"
+        assert r["ratio"] == pytest.approx(r["catalogue_wall"] / r["import"], abs=0.06)
+        assert r["tests"] == sorted(r["tests"], key=lambda t: -t["seconds"])
+    assert {r["framework"] for r in results} >= {"reference", "torch"}
+
+
+def test_speed_results_are_about_this_catalogue():
+    clauses = {c.id for c in catalogue().clauses}
+    for r in bench.load(PROOF / "speed"):
+        assert {t["clause"] for t in r["tests"]} <= clauses, r["identity"]
+        assert json.dumps(r)  # plain data

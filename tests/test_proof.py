@@ -72,7 +72,8 @@ def test_committed_speed_table_is_generated_from_its_data():
     assert (PROOF / "speed.md").read_text(encoding="utf-8") == bench.table(results)
     for r in results:
         assert r["max_examples"] == 100, f"{r['identity']}: benchmarked at a non-default example count"
-        assert r["ratio"] == pytest.approx(r["catalogue_wall"] / r["import"], abs=0.06)
+        # the ratio is of the unrounded times; the stored times are rounded
+        assert r["ratio"] == pytest.approx(r["catalogue_wall"] / r["import"], rel=0.07)
         assert r["tests"] == sorted(r["tests"], key=lambda t: -t["seconds"])
     assert {r["framework"] for r in results} >= {"reference", "torch"}
 

@@ -312,3 +312,19 @@ def test_whole_model_with_a_layer_shared_by_two_sequentials_does_not_load(
     for mode in ad.facts.load_modes:
         back = ad.load_weights(ad.build(arch), tmp_path / "w", mode)
         np.testing.assert_array_equal(ad.forward(back, _x(cols=2)), ad.forward(net, _x(cols=2)))
+
+
+@needs_keras
+def test_a_shared_layer_named_like_a_sibling_is_refused_as_unbuildable(ad: KerasAdapter) -> None:
+    """Keras' rule: the layers of one Sequential have distinct names, and a
+    layer's name travels with it; the adapter reports that as Unbuildable (the
+    properties discard such an example)."""
+    from conformance.adapters.base import Unbuildable
+
+    # The layer named 'A' first used inside a block, then again beside a block named 'A'.
+    arch = Arch(
+        Sequential((Sequential((Dense(2, name="A", tie="s"),)), Sequential((ReLU(),), name="A"), Dense(2, tie="s"))),
+        input_dim=2,
+    )
+    with pytest.raises(Unbuildable, match="unique names"):
+        ad.build(arch)

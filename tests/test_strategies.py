@@ -82,3 +82,28 @@ def test_build_rejects_what_the_framework_cannot_hold_unless_asked_as_given() ->
         build(ad, KERAS_TIED, 0)
     assert ad.num_children(build(ad, KERAS_TIED, 0, as_given=True)) == 4
     assert build(ReferenceAdapter(), KERAS_TIED, 0) is not None
+
+
+class _Refuses(ReferenceAdapter):
+    """A framework with a naming rule of its own: refuses every network with a shared layer."""
+
+    def build(self, arch: Arch):  # type: ignore[no-untyped-def]
+        from conformance.adapters.base import Unbuildable
+
+        if arch.tied_groups():
+            raise Unbuildable("refused by a rule of the framework's own")
+        return super().build(arch)
+
+
+def test_an_architecture_the_framework_refuses_is_discarded_not_a_verdict() -> None:
+    """The example is rejected (so the clause's verdict cannot depend on whether
+    the run drew one); built as given, the refusal stands as not-applicable."""
+    from conformance.adapters.base import NotApplicable, Unbuildable
+
+    ad = _Refuses()
+    with pytest.raises(UnsatisfiedAssumption):
+        build(ad, CHAPTER_TIED, 0)
+    with pytest.raises(Unbuildable) as info:
+        build(ad, CHAPTER_TIED, 0, as_given=True)
+    assert isinstance(info.value, NotApplicable)
+    assert build(ad, Arch(Sequential((Dense(2), ReLU())), input_dim=3), 0) is not None

@@ -38,6 +38,14 @@ class NotApplicable(Exception):
     """The framework cannot express what a clause asks; the message says why."""
 
 
+class Unbuildable(NotApplicable):
+    """The framework refuses this architecture by a documented rule of its own
+    (Keras: the layers of one Sequential have distinct names). The property's
+    build helper discards such an example instead of making the clause not
+    applicable; a clause about exactly that architecture still gets the
+    not-applicable verdict with this message."""
+
+
 class Uninitialized(Exception):
     """A parameter's value was read before its shape was known (deferred init)."""
 

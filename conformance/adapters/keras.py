@@ -44,6 +44,7 @@ from conformance.adapters.base import (
     Init,
     Model,
     NotApplicable,
+    Unbuildable,
     Param,
     Uninitialized,
 )
@@ -354,7 +355,7 @@ class KerasAdapter(Adapter):
             # unique names"). A layer's name travels with the layer object, so a
             # shared layer named 'A' reused in a Sequential that has another child
             # named 'A' cannot be built, although the architecture is well formed.
-            raise NotApplicable(f"Keras refuses this architecture: {str(exc).splitlines()[0]}") from exc
+            raise Unbuildable(f"Keras refuses this architecture: {str(exc).splitlines()[0]}") from exc
         return model
 
     def child(self, block: Block, index: int) -> Block:

@@ -10,7 +10,7 @@ from dataclasses import replace
 import numpy as np
 from hypothesis import reject
 
-from conformance.adapters.base import Adapter, Model, Param
+from conformance.adapters.base import Adapter, Model, Param, Unbuildable
 from conformance.arch import Arch, Kind, Node, Path, Sequential
 from conformance.reference import functional
 
@@ -48,14 +48,22 @@ def build(adapter: Adapter, arch: Arch, seed: int, *, as_given: bool = False) ->
     chapter's explicit examples). Block names the framework documents as
     unacceptable (the chapter's 'block 0' under Keras 2's TF name scopes) are
     replaced as :func:`with_accepted_names` does: names do not change the
-    structure the properties index. ``as_given`` builds ``arch`` unchanged, for
-    the clauses about what the framework makes of it."""
+    structure the properties index. An architecture the framework refuses by a
+    rule of its own (:class:`Unbuildable`) is rejected too: the clause is about
+    what it does with the networks it builds, and a verdict must not depend on
+    whether the run happened to draw one it refuses. ``as_given`` builds
+    ``arch`` unchanged, for the clauses about what the framework makes of it."""
     if not as_given:
         if arch.repeats_in_container() and "repeated_child" not in adapter.facts.capabilities:
             reject()
         arch = with_accepted_names(adapter, arch)
     adapter.seed(seed)
-    return adapter.build(arch)
+    try:
+        return adapter.build(arch)
+    except Unbuildable:
+        if as_given:
+            raise
+        reject()
 
 
 def build_with(adapter: Adapter, arch: Arch, seed: int, values: Values) -> Model:

@@ -62,3 +62,11 @@ def run_catalogue(framework: str, seed: int, *extra: str, timeout: float | None 
 def identity(report: dict[str, Any]) -> str:
     fw = report["framework"]
     return " ".join(str(x) for x in (fw["name"], fw["version"], fw.get("backend")) if x)
+
+
+def load_results(directory: Path, pattern: str) -> list[dict[str, Any]]:
+    """Every JSON result file matching ``pattern`` in ``directory``, in name order."""
+    files = sorted(Path(directory).glob(pattern))
+    if not files:
+        raise FileNotFoundError(f"no {pattern} in {directory}")
+    return [json.loads(f.read_text(encoding="utf-8")) for f in files]

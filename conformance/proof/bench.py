@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from conformance.proof._run import identity, run_catalogue
+from conformance.proof._run import identity, load_results, run_catalogue
 
 TARGET_RATIO = 4.0
 SUITE_IMPORTS = "import numpy, scipy.stats, hypothesis, pytest"
@@ -102,10 +102,7 @@ def table(results: list[dict[str, Any]]) -> str:
 
 
 def load(directory: Path) -> list[dict[str, Any]]:
-    files = sorted(directory.glob("*.json"))
-    if not files:
-        raise FileNotFoundError(f"no benchmark results (*.json) in {directory}")
-    return [json.loads(f.read_text(encoding="utf-8")) for f in files]
+    return load_results(directory, "*.json")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

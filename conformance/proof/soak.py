@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from conformance.proof._run import identity
+from conformance.proof._run import identity, load_results
 
 #: Seed-runs the issue asks for, over all frameworks soaked together.
 MIN_SEED_RUNS = 200
@@ -172,10 +172,7 @@ def table(results: list[dict[str, Any]]) -> str:
 
 
 def load(directory: Path) -> list[dict[str, Any]]:
-    files = sorted(directory.glob("soak-*.json"))
-    if not files:
-        raise FileNotFoundError(f"no soak-*.json in {directory}")
-    return [json.loads(f.read_text(encoding="utf-8")) for f in files]
+    return load_results(directory, "soak-*.json")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -46,6 +46,28 @@ def _package_dir() -> Path:
     return Path(conformance.__file__).resolve().parent
 
 
+def isolated_pytest_args(directory: Path) -> list[str]:
+    """The start of every ``pytest`` command line that runs the catalogue:
+    an empty ``pytest.ini`` written into ``directory`` instead of the working
+    directory's configuration, no conftest.py from above the package, nothing
+    cached next to it, and the properties (``TARGET``) to collect."""
+    ini = directory / "pytest.ini"
+    ini.write_text("[pytest]\n", encoding="utf-8")
+    pkg = _package_dir()
+    return [
+        "-c",
+        str(ini),  # never the cwd's pytest.ini / pyproject.toml / tox.ini / setup.cfg
+        "--rootdir",
+        str(pkg.parent),
+        "--confcutdir",
+        str(pkg),  # no conftest.py from above the package
+        "-p",
+        "no:cacheprovider",  # write nothing next to the installed package
+        "-q",
+        *TARGET,
+    ]
+
+
 def _err(msg: str) -> None:
     print(f"conformance: {msg}", file=sys.stderr)
 
@@ -59,6 +81,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from conformance import adapters as registry
     from conformance import supervisor
+    from conformance.journal import new_path as new_journal
     from conformance.plugin import summary_lines
     from conformance.reporting import json_report, markdown, write_reports
     from conformance.spec import SpecError, catalogue, load_catalogue
@@ -85,20 +108,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     # the examples the first would have.
     seed = args.seed if args.seed is not None else secrets.randbits(32)
     with tempfile.TemporaryDirectory(prefix="conformance-") as tmp:
-        ini = Path(tmp) / "pytest.ini"
-        ini.write_text("[pytest]\n", encoding="utf-8")
-        pkg = _package_dir()
         pytest_args = [
-            "-c",
-            str(ini),  # never the cwd's pytest.ini / pyproject.toml / tox.ini / setup.cfg
-            "--rootdir",
-            str(pkg.parent),
-            "--confcutdir",
-            str(pkg),  # no conftest.py from above the package
-            "-p",
-            "no:cacheprovider",  # write nothing next to the installed package
-            "-q",
-            *TARGET,
+            *isolated_pytest_args(Path(tmp)),
             "--framework",
             args.framework,
             "--max-examples",
@@ -122,24 +133,18 @@ def cmd_run(args: argparse.Namespace) -> int:
             pytest_args += ["-p", "conformance.plugin"]
             if args.workers is not None:
                 pytest_args += ["-p", "xdist"]
-        # The journal: unique per run, beside the report; removed once the
-        # report is written (one left behind is the record of a run that died).
-        report_dir.mkdir(parents=True, exist_ok=True)
-        fd, journal = tempfile.mkstemp(
-            dir=report_dir, prefix=f"conformance-{args.framework}.", suffix=".journal.jsonl"
-        )
-        os.close(fd)
+        journal = new_journal(report_dir, f"conformance-{args.framework}")
         # The child runs in the empty temp dir: nothing in the caller's
         # working directory lands on its sys.path or receives its files.
         outcome = supervisor.supervise(
-            pytest_args, journal=Path(journal), timeout=args.timeout or None, cwd=Path(tmp)
+            pytest_args, journal=journal, timeout=args.timeout or None, cwd=Path(tmp)
         )
 
     for line in (*outcome.notes, *outcome.problems):
         _err(line)
     results = outcome.results
     if results.run is None:
-        Path(journal).unlink(missing_ok=True)
+        journal.unlink(missing_ok=True)
         if outcome.early_exit == 4:  # pytest.ExitCode.USAGE_ERROR
             return EXIT_USAGE
         if outcome.early_exit == 5:  # NO_TESTS_COLLECTED
@@ -157,7 +162,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     # An invalid report is a bug of this package: still write it (it is the
     # only record of the run) and say so below.
     paths = write_reports(report, report_dir, check=False)
-    Path(journal).unlink(missing_ok=True)
+    journal.unlink(missing_ok=True)
     print()
     print("\n".join([*summary_lines(report), f"report: {paths[0]}", f"summary: {paths[1]}"]))
     print()

@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -127,6 +128,16 @@ def verdict_record(verdict: TestVerdict) -> dict[str, Any]:
     d = dataclasses.asdict(verdict)
     d["clauses"] = list(d["clauses"])
     return d
+
+
+def new_path(directory: Path, stem: str) -> Path:
+    """A new, empty journal file ``<stem>.<unique>.journal.jsonl`` in
+    ``directory``: unique per run, beside the report; removed once the report
+    is written, so one left behind is the record of a run that died."""
+    directory.mkdir(parents=True, exist_ok=True)
+    fd, path = tempfile.mkstemp(dir=directory, prefix=f"{stem}.", suffix=".journal.jsonl")
+    os.close(fd)
+    return Path(path)
 
 
 class Journal:

@@ -30,12 +30,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
-import os
 import re
 import secrets
 import shlex
 import sys
-import tempfile
 import time
 from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field
@@ -101,18 +99,16 @@ class _Item:
 
 @dataclass
 class _Run:
-    """One conformance session: framework, catalogue, budget and results."""
+    """One conformance session's plan: framework, seed, budget, deviations, tests."""
 
     framework: Framework
     adapter: Adapter | None
-    catalogue: Catalogue
     seed: int | str
     budget: ErrorBudget
     stat_examples: int | None
     matched: dict[str, Deviation]
     stale: list[dict[str, Any]]
     items: dict[str, _Item]
-    started: float
     timestamp: str
     record: dict[str, Any] = field(default_factory=dict)  # the plan, as a journal "run" record
     shipped: bool = False  # a pytest-xdist worker has sent the plan to the controller
@@ -560,10 +556,8 @@ def pytest_collection_modifyitems(
                 infos[i.nodeid].planned = stat[0] * (stat_examples + stat[1])
     budget = ErrorBudget(_budget(config), tests=len(statistical))
 
-    started, timestamp = config.stash[STARTED]
-    run = _Run(
-        fw, adapter, cat, config.stash[SEED], budget, stat_examples, matched, stale, infos, started, timestamp
-    )
+    timestamp = config.stash[STARTED][1]
+    run = _Run(fw, adapter, config.stash[SEED], budget, stat_examples, matched, stale, infos, timestamp)
     for info in infos.values():
         info.reproduce = _reproduce(config, info, run)
     run.record = _run_record(config, run)
@@ -613,16 +607,11 @@ def _plan(config: pytest.Config, state: _Session, record: dict[str, Any]) -> Non
     if state.resumed:
         state.journal.open(Path(config.option.conformance_journal))
     elif config.option.conformance_report_dir:
+        from conformance.journal import new_path
         from conformance.reporting import report_stem
 
-        # Unique per run, beside the report; removed once the report is written,
-        # so one left behind is the record of a run that died.
         directory = Path(config.option.conformance_report_dir)
-        directory.mkdir(parents=True, exist_ok=True)
-        fd, path = tempfile.mkstemp(dir=directory, prefix=f"{report_stem(record['framework'])}.",
-                                    suffix=".journal.jsonl")
-        os.close(fd)
-        state.journal.open(Path(path))
+        state.journal.open(new_path(directory, report_stem(record["framework"])))
 
 
 def _seed_hypothesis(config: pytest.Config, run: _Run, items: Iterable[pytest.Item]) -> None:

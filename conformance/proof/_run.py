@@ -27,15 +27,12 @@ class Run:
 
 
 def pytest_args(framework: str, seed: int, report_dir: Path, *extra: str) -> list[str]:
-    """Arguments of ``pytest --pyargs conformance.properties`` for one framework
-    and seed, reading a throw-away ini instead of the working directory's."""
-    import conformance
+    """Arguments of ``pytest`` running the catalogue for one framework and
+    seed, isolated as ``conformance run`` isolates it, reporting into
+    ``report_dir``."""
+    from conformance.cli import isolated_pytest_args
 
-    pkg = Path(conformance.__file__).resolve().parent
-    ini = report_dir / "pytest.ini"
-    ini.write_text("[pytest]\n", encoding="utf-8")
-    return ["-c", str(ini), "--rootdir", str(pkg.parent), "--confcutdir", str(pkg), "-p", "no:cacheprovider",
-            "-q", "--pyargs", "conformance.properties", "--framework", framework, "--seed", str(seed),
+    return [*isolated_pytest_args(report_dir), "--framework", framework, "--seed", str(seed),
             "--report-dir", str(report_dir), *extra]
 
 

@@ -125,7 +125,8 @@ def architectures(
 
     ``ties`` lets a dense layer be reused at a later position whose input width
     matches; ``require_tie`` guarantees at least one shared layer.
-    ``names``, when given, names some children (siblings never share a name).
+    ``names``, when given, names some children (siblings never share a name;
+    children of different containers often do).
     ``repeat_in_container`` lets a shared layer be reused within one
     Sequential; ``None`` (the default) means: where the run's framework can
     build that (``runconfig.repeated_child``, read at draw time), else a reuse
@@ -142,11 +143,23 @@ def architectures(
     state = {"width": input_dim, "next": 0}
     layers: list[tuple[str, int, int]] = []  # (tie key, in, out) of every layer created
 
-    def child_name(taken: set[str]) -> str | None:
+    used: dict[str, list[str]] = {"dense": [], "other": []}  # names given so far, anywhere
+
+    def child_name(taken: set[str], kind: str) -> str | None:
         if names is None or not draw(st.booleans(), label="named"):
             return None
-        name = draw(names.filter(lambda s: s not in taken), label="block name")
+        # Half the time where it can, a name another container already uses
+        # (for a dense layer, another dense layer's): two layers named alike
+        # in two blocks are where joined names collide, and fresh random
+        # names would almost never repeat.
+        group = "dense" if kind == "dense" else "other"
+        elsewhere = [n for n in used[group] or used["other"] if n not in taken]
+        if elsewhere and draw(st.booleans(), label="reuse a name"):
+            name = draw(st.sampled_from(elsewhere), label="name used elsewhere")
+        else:
+            name = draw(names.filter(lambda s: s not in taken), label="block name")
         taken.add(name)
+        used[group].append(name)
         return name
 
     def dense(name: str | None, siblings: set[str]) -> Dense:
@@ -173,7 +186,7 @@ def architectures(
         children: list[Node] = []
         for _ in range(n):
             kind = draw(st.sampled_from(kinds), label="layer kind")
-            cname = child_name(taken)
+            cname = child_name(taken, kind)
             if kind == "seq":
                 children.append(sequential(depth + 1, cname))
             elif kind == "dense":

@@ -31,6 +31,12 @@ NAMED = architectures(names=block_names())
 DOTTED_COLLISION = Arch(
     Sequential((Dense(2, name="a.b"), Sequential((Dense(2, name="b"),), name="a"))), input_dim=2
 )
+#: A layer name used in two blocks ('proj' in 'enc' and in 'dec'): names that
+#: leave out the enclosing blocks collide ('proj/kernel:0' twice).
+SAME_NAME_TWO_BLOCKS = Arch(
+    Sequential((Sequential((Dense(2, name="proj"),), name="enc"), Sequential((Dense(2, name="proj"),), name="dec"))),
+    input_dim=2,
+)
 
 
 @pytest.mark.clause("naming.listing-order")
@@ -49,6 +55,7 @@ def test_listing_follows_layer_order_weight_before_bias(adapter, arch, seed):
 @given(arch=NAMED, seed=seeds())
 @example(arch=CHAPTER_RGNET, seed=0)
 @example(arch=DOTTED_COLLISION, seed=0)
+@example(arch=SAME_NAME_TWO_BLOCKS, seed=0)
 def test_parameter_names_are_unique(adapter, arch, seed):
     """naming.unique-names: for any nesting and accepted block names, listed
     names MUST be pairwise distinct."""
@@ -132,6 +139,7 @@ def test_lookup_by_name_returns_the_structural_object(adapter, arch, seed):
 @given(arch=NAMED, seed=seeds())
 @example(arch=CHAPTER_MLP, seed=0)
 @example(arch=DOTTED_COLLISION, seed=0)
+@example(arch=SAME_NAME_TWO_BLOCKS, seed=0)
 def test_state_dict_agrees_with_parameters(adapter, arch, seed):
     """naming.state-dict-agrees: every listed parameter MUST appear in the
     state dict under its name, holding the parameter's value."""

@@ -92,6 +92,16 @@ CHAPTER_TIED = Arch(
     ),
     input_dim=4,
 )
+#: The tied network with each use of the shared layer in a block of its own:
+#: the tie as a framework that cannot hold a layer twice in one container
+#: builds it (Keras 2's Sequential), across two containers.
+TIED_ACROSS_BLOCKS = Arch(
+    Sequential(
+        (Dense(8), ReLU(), Sequential((Dense(8, tie="shared"), ReLU())),
+         Sequential((Dense(8, tie="shared"), ReLU())), Dense(1))
+    ),
+    input_dim=4,
+)
 #: The Keras edition's repeated layer: Flatten, shared, shared, Dense(1).
 KERAS_TIED = Arch(Sequential((Flatten(), Dense(4, tie="shared"), Dense(4, tie="shared"), Dense(1))), input_dim=4)
 

@@ -14,6 +14,7 @@ from conformance.properties._support import assert_same_values, build
 from conformance.strategies import (
     CHAPTER_MLP,
     CHAPTER_TIED,
+    TIED_ACROSS_BLOCKS,
     architectures,
     cases,
     chapter_case,
@@ -48,6 +49,7 @@ def test_saved_weights_load_back_exactly(adapter, arch, seeds_):
 @property_settings
 @given(case=cases(), seed=seeds())
 @example(case=chapter_case(CHAPTER_TIED), seed=0)
+@example(case=chapter_case(TIED_ACROSS_BLOCKS), seed=0)
 def test_whole_saved_model_computes_the_same_function(adapter, case, seed):
     """serialisation.whole-model: a loaded whole model MUST compute the same
     function bit for bit, with shared layers still shared."""

@@ -123,8 +123,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             pytest_args.append("--derandomize")
         if args.catalogue:
             pytest_args += ["--catalogue", str(Path(args.catalogue).resolve())]
-        if args.deviations:
-            pytest_args += ["--deviations", str(Path(args.deviations).resolve())]
+        if args.profile:
+            pytest_args += ["--profile", str(Path(args.profile).resolve())]
         if args.k:
             pytest_args += ["-k", args.k]
         if args.workers is not None:
@@ -218,9 +218,10 @@ def _clause_dict(c: Any) -> dict[str, Any]:
         "title": c.title,
         "statement": c.statement,
         "area": c.area,
-        "frameworks": {name: str(spec) or "*" for name, spec in c.frameworks.items()},
+        "requires": list(c.requires),
+        "facts": list(c.facts),
+        "attributed": c.attributed,
         "sources": [s.as_dict() for s in c.sources],
-        "params": c.params,
         "statistical": c.statistical,
         "notes": c.notes,
         "file": c.file,
@@ -242,8 +243,8 @@ def cmd_specs(args: argparse.Namespace) -> int:
     print(f"catalogue {cat.version}: {len(cat)} clauses")
     width = max(len(c.id) for c in cat)
     for c in cat:
-        fws = ", ".join(f"{n}{'' if not str(s) else ' ' + str(s)}" for n, s in sorted(c.frameworks.items()))
-        print(f"{c.id:<{width}}  {c.title}  [{fws}]")
+        needs = [*c.requires, *(["attributed"] if c.attributed else [])]
+        print(f"{c.id:<{width}}  {c.title}" + (f"  [{', '.join(needs)}]" if needs else ""))
     return EXIT_OK
 
 
@@ -276,7 +277,7 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=fmt,
     )
     try:
-        version = importlib.metadata.version("conformance")
+        version = importlib.metadata.version("param-conformance")
     except importlib.metadata.PackageNotFoundError:
         version = "unknown"
     p.add_argument("--version", action="version", version=f"%(prog)s {version}")
@@ -332,10 +333,10 @@ def _parser() -> argparse.ArgumentParser:
         "--catalogue", metavar="DIR", default=None, help="spec catalogue directory (default: the shipped one)"
     )
     r.add_argument(
-        "--deviations",
+        "--profile",
         metavar="FILE",
         default=None,
-        help="known-deviations file (default: the adapter's own)",
+        help="framework profile: facts, unsupported clauses, known deviations (default: the adapter's own)",
     )
     from conformance.supervisor import DEFAULT_TIMEOUT
 

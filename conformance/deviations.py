@@ -1,42 +1,33 @@
-"""Known deviations: clauses an adapter's framework is documented to violate.
+"""Known deviations: clauses a framework is documented to violate.
 
-A deviations file has one entry per line; ``#`` starts a comment and blank
-lines are ignored::
-
-    # clause-id          | version-range | reason                          | link
-    init.default-uniform | >=2.0,<2.5    | bias bound uses fan_out upstream | https://github.com/o/r/issues/1
-    save.whole-model     | *             | no whole-model format            | https://docs.example/save
-
-The four fields are separated by ``|``; the version range is a PEP 440
-specifier set, or ``*`` for every version. An optional fifth field names a
-backend (``tensorflow``) for frameworks that run on several: the entry then
-covers only runs on that backend. A listed clause still runs: the
+They are data in the framework's profile (``[[deviations]]`` in its
+``profile.toml``, see :mod:`conformance.profile`), each with a version range,
+a reason, a link to the framework's documentation or upstream report and,
+optionally, the one backend it covers. A listed clause still runs: the
 plugin expects its tests to fail with an ``AssertionError`` and reports a pass
-as a stale entry. Malformed lines raise :class:`DeviationError` naming the
-file, the line number and the problem, so a typo never silently disables an
-entry.
+as a stale entry.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from conformance.spec import ID_RE
 
-FIELDS = ("clause-id", "version-range", "reason", "link")
-OPTIONAL = ("backend",)
-
-
-class DeviationError(ValueError):
-    """A malformed deviations file; the message names file, line and problem."""
-
-    def __init__(self, file: str, line: int, problem: str) -> None:
-        super().__init__(f"{file}:{line}: {problem}")
-        self.file, self.line, self.problem = file, line, problem
+def version_in(version: str | None, spec: SpecifierSet) -> bool:
+    """Whether ``version`` is in ``spec``. A local build tag (2.13.0+cpu) is the
+    same release; an unknown or unparseable version is in no bounded range."""
+    if not str(spec):
+        return True
+    if version is None:
+        return False
+    try:
+        v = Version(version)
+    except InvalidVersion:
+        return False
+    return spec.contains(Version(v.public), prereleases=True)
 
 
 @dataclass(frozen=True)
@@ -46,7 +37,7 @@ class Deviation:
     reason: str
     link: str
     file: str = ""
-    line: int = 0
+    line: int = 0  # the entry's number in the profile's [[deviations]]
     backend: str | None = None  # only runs on this backend; None: every backend
 
     @property
@@ -60,70 +51,8 @@ class Deviation:
             return False
         if self.backend is not None and backend != self.backend:
             return False
-        if self.versions == "*":
-            return True
-        if version is None:
-            return False
-        try:
-            v = Version(version)
-        except InvalidVersion:
-            return False
-        # A local build tag (2.13.0+cpu) is the same release as 2.13.0; PEP 440
-        # specifiers without a local part ignore it anyway, but be explicit.
-        return self.specifier.contains(Version(v.public), prereleases=True)
+        return self.versions == "*" or version_in(version, self.specifier)
 
     def as_dict(self) -> dict[str, str]:
         versions = self.versions if self.backend is None else f"{self.versions} on {self.backend}"
         return {"versions": versions, "reason": self.reason, "link": self.link}
-
-
-def parse_deviations(text: str, file: str) -> list[Deviation]:
-    """The entries of one deviations file's text; :class:`DeviationError` on a bad line."""
-    entries: list[Deviation] = []
-    for lineno, raw in enumerate(text.splitlines(), start=1):
-        line = _strip_comment(raw)
-        if not line:
-            continue
-        parts = [p.strip() for p in line.split("|")]
-        if not len(FIELDS) <= len(parts) <= len(FIELDS) + len(OPTIONAL):
-            raise DeviationError(
-                file,
-                lineno,
-                f"expected {len(FIELDS)} '|'-separated fields ({' | '.join(FIELDS)}), optionally "
-                f"followed by {' | '.join(OPTIONAL)}; got {len(parts)}",
-            )
-        clause, versions, reason, link = parts[:4]
-        backend = parts[4] if len(parts) > 4 else None
-        for name, value in zip(FIELDS + OPTIONAL, parts):
-            if not value:
-                raise DeviationError(file, lineno, f"empty {name}")
-        if not ID_RE.match(clause):
-            raise DeviationError(file, lineno, f"{clause!r} is not a clause id (area.name)")
-        if versions != "*":
-            try:
-                SpecifierSet(versions)
-            except InvalidSpecifier:
-                raise DeviationError(
-                    file, lineno, f"{versions!r} is not a PEP 440 version range (or '*')"
-                ) from None
-        entries.append(Deviation(clause, versions, reason, link, file, lineno, backend))
-    return entries
-
-
-def _strip_comment(raw: str) -> str:
-    # '#' starts a comment only at the start of a line or after whitespace, so
-    # an anchor in a link (https://x/y#L10) survives.
-    for i, ch in enumerate(raw):
-        if ch == "#" and (i == 0 or raw[i - 1].isspace()):
-            return raw[:i].strip()
-    return raw.strip()
-
-
-def load_deviations(path: Path | str) -> list[Deviation]:
-    """Every entry of the deviations file at ``path``."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise DeviationError(str(p), 0, f"cannot read: {exc.strerror or exc}") from None
-    return parse_deviations(text, str(p))

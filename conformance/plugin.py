@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from conformance.deviations import Deviation
     from conformance.reporting import Framework, TestVerdict
     from conformance.reporting.model import Outcome, Verdict
+    from conformance.profile import Profile
     from conformance.spec import Catalogue, Clause, SpecError  # noqa: F401 - used in a StashKey
     from conformance.stats import ErrorBudget, StatRecorder
 
@@ -71,7 +72,7 @@ FLAGS = (
     "--derandomize",
     "--false-alarm-budget",
     "--catalogue",
-    "--deviations",
+    "--profile",
 )
 COUNTEREXAMPLE_RE = re.compile(r"^(Falsifying|Failing) (explicit )?(example|test case)\b")
 # What a test's teardown report carries to the reporting process.
@@ -235,11 +236,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="load the spec catalogue from DIR instead of the shipped one",
     )
     group.addoption(
-        "--deviations",
-        dest="conformance_deviations",
+        "--profile",
+        dest="conformance_profile",
         default=None,
         metavar="FILE",
-        help="known-deviations file to use instead of the adapter's own",
+        help="framework profile (profile.toml: facts, unsupported clauses, known deviations) "
+        "to use instead of the adapter's own",
     )
     # `conformance run`'s channel to the pytest process it supervises: append
     # to FILE, skip the tests it already holds, write no report.
@@ -348,10 +350,11 @@ def _framework(config: pytest.Config) -> tuple[Framework, Adapter | None]:
         return cached
     name = config.option.conformance_framework
     cls = registry.adapter_class(name)
+    profile = _profile(config, cls)
     result: tuple[Framework, Adapter | None] = (Framework(name, None, None, False), None)
     if cls.installed():
         try:
-            adapter = cls()
+            adapter = cls(profile)
             info = adapter.describe()
             backend = info.get("backend")
             backend_version = info.get("backend_version") or _module_version(backend)
@@ -360,6 +363,24 @@ def _framework(config: pytest.Config) -> tuple[Framework, Adapter | None]:
             pass
     config.stash[FRAMEWORK] = result
     return result
+
+
+def _profile(config: pytest.Config, cls: type[Adapter]) -> Profile:
+    """The run's profile: ``--profile FILE`` or the adapter's own; it must be
+    the selected framework's (a usage error otherwise)."""
+    from conformance.profile import ProfileError, load_profile
+
+    path = config.option.conformance_profile
+    if not path:
+        return cls.default_profile()
+    try:
+        profile = load_profile(path)
+    except ProfileError as exc:
+        raise pytest.UsageError(f"profile: {exc}") from None
+    name = config.option.conformance_framework
+    if profile.name != name:
+        raise pytest.UsageError(f"profile {path} is the profile of {profile.name!r}, not of {name!r}")
+    return profile
 
 
 def _module_version(backend: str | None) -> str | None:
@@ -485,7 +506,7 @@ def pytest_collection_modifyitems(
     if not ours:
         return
     from conformance import adapters as registry
-    from conformance.deviations import DeviationError, load_deviations
+    from conformance import planning
     from conformance.spec import SpecError
     from conformance.stats import ErrorBudget
 
@@ -500,26 +521,12 @@ def pytest_collection_modifyitems(
     except SpecError as exc:
         raise pytest.UsageError(f"spec catalogue: {exc}") from None
 
-    # Known deviations, and entries that can never match (so the file cannot rot).
-    dev_path = opt.conformance_deviations or registry.adapter_class(name).deviations_file()
-    try:
-        deviations = load_deviations(dev_path) if dev_path else []
-    except DeviationError as exc:
-        raise pytest.UsageError(f"known deviations: {exc}") from None
-    matched: dict[str, Deviation] = {}
-    stale: list[dict[str, Any]] = []
-    for d in deviations:
-        problem = None
-        if d.clause not in cat:
-            problem = "unknown clause"
-        elif name not in cat[d.clause].frameworks:
-            problem = f"clause does not apply to {name}"
-        if problem:
-            stale.append(
-                {"clause": d.clause, **d.as_dict(), "file": d.file, "line": d.line, "problem": problem}
-            )
-        elif fw.installed and d.matches(d.clause, fw.version, fw.backend):
-            matched.setdefault(d.clause, d)
+    # The profile's known deviations, and entries that can never match (so it cannot rot).
+    profile = adapter.profile if adapter is not None else _profile(config, registry.adapter_class(name))
+    facts = adapter.facts if adapter is not None else profile.facts
+    plan = planning.plan_deviations(cat, profile, facts, fw.version, fw.backend)
+    matched: dict[str, Deviation] = plan.matched if fw.installed else {}
+    stale = plan.stale + planning.profile_problems(cat, profile)
 
     infos: dict[str, _Item] = {}
     for item in ours:
@@ -531,8 +538,8 @@ def pytest_collection_modifyitems(
             info.skip = f"{name} is not installed"
         else:
             for cid in ids:
-                ok, why = cat[cid].applies(name, fw.version)
-                if not ok:
+                why = planning.not_applicable(cat[cid], profile, facts)
+                if why is not None:
                     info.skip = f"{cid}: {why}"
                     break
         if info.skip:
@@ -824,7 +831,7 @@ def _reproduce(config: pytest.Config, info: _Item, run: _Run) -> str:
     extra_paths: list[str] = []
     for flag, value in (
         ("--catalogue", opt.conformance_catalogue),
-        ("--deviations", opt.conformance_deviations),
+        ("--profile", opt.conformance_profile),
     ):
         if value:
             extra_paths += [flag, str(Path(value).resolve())]

@@ -8,14 +8,21 @@ A spec file is Markdown. Each clause is a fenced block whose info string is
     title: Gradients of a tied parameter are summed over its uses
     statement: >
       The gradient of a parameter used at k positions MUST equal the sum of ...
-    frameworks: {torch: ">=1.0", reference: "*"}
-    params: {torch: {...}}        # optional: framework-specific data
+    requires: [grad_slot]         # optional: capabilities it needs (conformance.profile)
+    facts: [initial_grad]         # optional: the profile facts it checks against
+    attributed: false             # optional: a claim the editions make of some frameworks only
     statistical: false            # optional
     sources:
       - document: 001_3659ca28e40ac9ce.txt
         section: "5.2.3 参数绑定"
         quote: "梯度会加在一起"
     ```
+
+A clause names no framework. It applies to every framework unless the
+framework lacks a capability it ``requires``, lists it as ``unsupported`` in
+its profile (with the documented reason), or, for an ``attributed`` clause,
+does not list it as ``attributed`` (see :mod:`conformance.profile` and
+:mod:`conformance.planning`).
 
 ``specs/README.md`` is the catalogue's own documentation; its YAML front
 matter holds ``catalogue_version``. A malformed file raises
@@ -32,16 +39,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.version import InvalidVersion, Version
-
 ID_RE = re.compile(r"^[a-z][a-z0-9-]*(\.[a-z0-9][a-z0-9-]*)+$")
-FRAMEWORK_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
 STATEMENT_RE = re.compile(r"\b(MUST|SHOULD)( NOT)?\b")
 BLOCK_RE = re.compile(r"^```clause[ \t]*\n(.*?)^```[ \t]*$", re.S | re.M)
 FRONT_RE = re.compile(r"\A---\n(.*?)\n---\n", re.S)
-REQUIRED = ("id", "title", "statement", "frameworks", "sources")
-OPTIONAL = ("params", "statistical", "notes")
+REQUIRED = ("id", "title", "statement", "sources")
+OPTIONAL = ("requires", "facts", "attributed", "statistical", "notes")
 #: libyaml's safe loader where PyYAML was built with it (several times faster
 #: on the catalogue, which every run parses); the pure-Python one otherwise.
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -76,35 +79,17 @@ class Clause:
     id: str
     title: str
     statement: str
-    frameworks: dict[str, SpecifierSet]
     sources: tuple[Source, ...]
     file: str
-    params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    requires: tuple[str, ...] = ()
+    facts: tuple[str, ...] = ()
+    attributed: bool = False
     statistical: bool = False
     notes: str = ""
 
     @property
     def area(self) -> str:
         return self.id.split(".", 1)[0]
-
-    def applies(self, framework: str, version: str | None) -> tuple[bool, str]:
-        """Whether the clause applies to ``framework`` at ``version``, and if not, why."""
-        if framework not in self.frameworks:
-            return False, f"clause applies to {', '.join(sorted(self.frameworks))} only"
-        spec = self.frameworks[framework]
-        if version is None or not str(spec):
-            return True, ""
-        try:
-            v = Version(version)
-        except InvalidVersion:
-            return True, ""
-        # A local build tag (2.13.0+cpu) is the same release for a range check.
-        if spec.contains(Version(v.public), prereleases=True):
-            return True, ""
-        return False, f"clause applies to {framework} {spec} only; installed {version}"
-
-    def param(self, framework: str, key: str, default: Any = None) -> Any:
-        return self.params.get(framework, {}).get(key, default)
 
 
 @dataclass(frozen=True)
@@ -159,19 +144,6 @@ def _parse_clause(raw: Any, file: str, index: int) -> Clause:
     if not STATEMENT_RE.search(statement):
         raise SpecError(file, label, "statement", "must state a requirement with MUST or SHOULD (RFC 2119)")
 
-    fws = raw["frameworks"]
-    if not isinstance(fws, dict):
-        raise SpecError(file, label, "frameworks", "must map framework name to a version range ('*' for any)")
-    frameworks: dict[str, SpecifierSet] = {}
-    for name, rng in fws.items():
-        if not isinstance(name, str) or not FRAMEWORK_RE.match(name):
-            raise SpecError(file, label, "frameworks", f"bad framework name {name!r}")
-        text = "" if rng in (None, "*") else str(rng)
-        try:
-            frameworks[name] = SpecifierSet(text)
-        except InvalidSpecifier:
-            raise SpecError(file, label, "frameworks", f"{name}: {rng!r} is not a version range") from None
-
     srcs = raw["sources"]
     if not isinstance(srcs, list):
         raise SpecError(file, label, "sources", "must be a list of {document, section, quote}")
@@ -184,12 +156,20 @@ def _parse_clause(raw: Any, file: str, index: int) -> Clause:
             raise SpecError(file, label, f"sources[{j}]", f"unknown keys {sorted(extra)}")
         sources.append(Source(s["document"], s["section"], " ".join(s["quote"].split())))
 
-    params = raw.get("params") or {}
-    if not isinstance(params, dict) or any(not isinstance(v, dict) for v in params.values()):
-        raise SpecError(file, label, "params", "must map framework name to a mapping")
-    unknown = set(params) - set(frameworks)
-    if unknown:
-        raise SpecError(file, label, "params", f"params for frameworks the clause does not list: {sorted(unknown)}")
+    from conformance.profile import CAPABILITIES, FACT_FIELDS
+
+    names: dict[str, tuple[str, ...]] = {}
+    for key, known in (("requires", CAPABILITIES), ("facts", FACT_FIELDS)):
+        value = raw.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise SpecError(file, label, key, "must be a list of names")
+        unknown = sorted(set(value) - set(known))
+        if unknown:
+            raise SpecError(file, label, key, f"unknown {unknown}; known: {', '.join(sorted(known))}")
+        names[key] = tuple(value)
+    attributed = raw.get("attributed", False)
+    if not isinstance(attributed, bool):
+        raise SpecError(file, label, "attributed", "must be true or false")
     statistical = raw.get("statistical", False)
     if not isinstance(statistical, bool):
         raise SpecError(file, label, "statistical", "must be true or false")
@@ -200,10 +180,11 @@ def _parse_clause(raw: Any, file: str, index: int) -> Clause:
         id=cid,
         title=" ".join(raw["title"].split()),
         statement=statement,
-        frameworks=frameworks,
         sources=tuple(sources),
         file=file,
-        params=params,
+        requires=names["requires"],
+        facts=names["facts"],
+        attributed=attributed,
         statistical=statistical,
         notes=" ".join(notes.split()),
     )

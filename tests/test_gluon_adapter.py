@@ -19,7 +19,7 @@ from mxnet import autograd, init, nd  # noqa: E402
 from mxnet.gluon import nn  # noqa: E402
 
 from conformance.adapters.base import Init, NotApplicable, Uninitialized  # noqa: E402
-from conformance.adapters.gluon import GluonAdapter  # noqa: E402
+from conformance.frameworks.mxnet.adapter import GluonAdapter  # noqa: E402
 from conftest import batch as _x  # noqa: E402
 
 from conformance.arch import Arch, Dense, ReLU, Sequential  # noqa: E402
@@ -321,11 +321,11 @@ def test_seeding_reproduces_initial_values() -> None:
 
 # -- packaging -------------------------------------------------------------------------------
 def test_importing_the_adapter_does_not_import_mxnet() -> None:
-    code = "import conformance.adapters.gluon, sys; assert 'mxnet' not in sys.modules, 'mxnet imported'"
+    code = "import conformance.frameworks.mxnet.adapter, sys; assert 'mxnet' not in sys.modules, 'mxnet imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
     code = (
         "import sys; sys.modules['mxnet'] = None; "
-        "from conformance.adapters.gluon import GluonAdapter; assert not GluonAdapter.installed()"
+        "from conformance.frameworks.mxnet.adapter import GluonAdapter; assert not GluonAdapter.installed()"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
 

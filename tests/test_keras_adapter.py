@@ -26,19 +26,19 @@ from conformance.arch import Arch, Dense, Flatten, ReLU, Sequential
 
 def test_importing_the_adapter_imports_no_framework() -> None:
     code = (
-        "import conformance.adapters.keras, sys; "
+        "import conformance.frameworks.keras.adapter, sys; "
         "bad = [m for m in ('keras', 'tensorflow', 'jax', 'torch') if m in sys.modules]; "
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
     code = (
         "import sys; sys.modules['keras'] = None; sys.modules['tensorflow'] = None; "
-        "from conformance.adapters.keras import KerasAdapter; assert not KerasAdapter.installed()"
+        "from conformance.frameworks.keras.adapter import KerasAdapter; assert not KerasAdapter.installed()"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-from conformance.adapters.keras import KerasAdapter, _keras
+from conformance.frameworks.keras.adapter import KerasAdapter, _keras
 
 try:  # every test below the lazy-import one needs Keras (2 via TF 2.15, or 3)
     import keras as keras_mod
@@ -254,7 +254,7 @@ def test_assign_idioms(ad: KerasAdapter) -> None:
 
 @needs_keras
 def test_mixture_initialiser_is_an_initializer_subclass(ad: KerasAdapter) -> None:
-    from conformance.adapters.keras import _initializer
+    from conformance.frameworks.keras.adapter import _initializer
 
     init = _initializer(Init("mixture"))
     assert isinstance(init, K.initializers.Initializer)

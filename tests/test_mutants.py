@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from conformance.adapters.reference import ReferenceAdapter
+from conformance.frameworks.reference.adapter import ReferenceAdapter
 from conformance.proof import mutants
 from conformance.proof.mutants import MUTANTS, SEED, Mutant
 from conformance.properties._support import build

@@ -23,7 +23,7 @@ import jax.numpy as jnp  # noqa: E402
 from flax import nnx  # noqa: E402
 
 from conformance.adapters.base import Init, NotApplicable  # noqa: E402
-from conformance.adapters.nnx import NnxAdapter  # noqa: E402
+from conformance.frameworks.flax.adapter import NnxAdapter  # noqa: E402
 from conftest import batch as _x  # noqa: E402
 
 from conformance.strategies import CHAPTER_TIED  # noqa: E402
@@ -250,7 +250,7 @@ def test_forward_backward_agree_with_a_hand_computation(ad: NnxAdapter) -> None:
 # -- packaging -------------------------------------------------------------------------------
 def test_importing_the_adapter_does_not_import_flax() -> None:
     code = (
-        "import conformance.adapters.nnx, sys; "
+        "import conformance.frameworks.flax.adapter, sys; "
         "bad = [m for m in ('flax', 'jax', 'optax', 'orbax') if m in sys.modules]; "
         "assert not bad, bad"
     )
@@ -258,7 +258,7 @@ def test_importing_the_adapter_does_not_import_flax() -> None:
     # With flax unimportable, the module still imports and reports flax as not installed.
     code = (
         "import sys; sys.modules['flax'] = None; "
-        "from conformance.adapters.nnx import NnxAdapter; assert not NnxAdapter.installed()"
+        "from conformance.frameworks.flax.adapter import NnxAdapter; assert not NnxAdapter.installed()"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
 

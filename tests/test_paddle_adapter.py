@@ -20,7 +20,7 @@ paddle = pytest.importorskip("paddle")
 nn = paddle.nn
 
 from conformance.adapters.base import Init, NotApplicable  # noqa: E402
-from conformance.adapters.paddle import PaddleAdapter  # noqa: E402
+from conformance.frameworks.paddle.adapter import PaddleAdapter  # noqa: E402
 from conftest import batch as _x  # noqa: E402
 
 from conformance.strategies import CHAPTER_TIED  # noqa: E402
@@ -280,13 +280,13 @@ def test_no_deferred_initialisation(ad: PaddleAdapter) -> None:
 
 # -- packaging -------------------------------------------------------------------------------
 def test_importing_the_adapter_does_not_import_paddle() -> None:
-    code = "import conformance.adapters.paddle, sys; assert 'paddle' not in sys.modules, 'paddle imported'"
+    code = "import conformance.frameworks.paddle.adapter, sys; assert 'paddle' not in sys.modules, 'paddle imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
     # With paddle unimportable (sys.modules[name] = None makes import fail), the
     # adapter module still imports and reports paddle as not installed.
     code = (
         "import sys; sys.modules['paddle'] = None; "
-        "from conformance.adapters.paddle import PaddleAdapter; assert not PaddleAdapter.installed()"
+        "from conformance.frameworks.paddle.adapter import PaddleAdapter; assert not PaddleAdapter.installed()"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
 

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conformance.adapters.base import Init, Uninitialized
-from conformance.adapters.reference import ReferenceAdapter
+from conformance.frameworks.reference.adapter import ReferenceAdapter
 from conformance.arch import Arch, Dense, Flatten, Node, ReLU, Sequential, mlp
 from conformance.reference import functional, init, nn
 

@@ -17,7 +17,7 @@ torch = pytest.importorskip("torch")
 nn = torch.nn
 
 from conformance.adapters.base import Init, NotApplicable, Uninitialized  # noqa: E402
-from conformance.adapters.pytorch import TorchAdapter  # noqa: E402
+from conformance.frameworks.torch.adapter import TorchAdapter  # noqa: E402
 from conftest import batch as _x  # noqa: E402
 
 from conformance.strategies import CHAPTER_TIED  # noqa: E402
@@ -262,13 +262,13 @@ def test_forward_backward_agree_with_a_hand_computation(ad: TorchAdapter) -> Non
 
 # -- packaging -------------------------------------------------------------------------------
 def test_importing_the_adapter_does_not_import_torch() -> None:
-    code = "import conformance.adapters.pytorch, sys; assert 'torch' not in sys.modules, 'torch imported'"
+    code = "import conformance.frameworks.torch.adapter, sys; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
     # And with torch unimportable (sys.modules[name] = None makes import fail),
     # the adapter module still imports and reports torch as not installed.
     code = (
         "import sys; sys.modules['torch'] = None; "
-        "from conformance.adapters.pytorch import TorchAdapter; assert not TorchAdapter.installed()"
+        "from conformance.frameworks.torch.adapter import TorchAdapter; assert not TorchAdapter.installed()"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
 

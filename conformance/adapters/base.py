@@ -6,23 +6,27 @@ read this parameter, apply this initialiser to that sub-block) into the
 framework's own documented idioms, and which carries the framework's
 documented facts (:class:`Facts`) as data.
 
-A new framework is one module subclassing :class:`Adapter` plus one entry
-point in the ``conformance.adapters`` group. Primitives a framework cannot
+A new framework is one folder: a module subclassing :class:`Adapter` and,
+beside it, its profile (``profile.toml``, :mod:`conformance.profile`), plus
+one entry point in the ``conformance.adapters`` group. Primitives a framework cannot
 express raise :class:`NotApplicable` (through :meth:`Adapter.require`) with
 the reason; primitives a subclass forgot raise ``NotImplementedError``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import importlib.metadata
-from dataclasses import dataclass, field
+import inspect
+from dataclasses import dataclass
 from pathlib import Path as FsPath
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 
 from conformance.arch import Arch, Kind, Path
+from conformance.profile import CAPABILITIES, Facts, Profile, load_profile
 
 Model = Any  # a framework's native model object
 Block = Any  # a native container or layer inside a model
@@ -50,50 +54,6 @@ class Uninitialized(Exception):
     """A parameter's value was read before its shape was known (deferred init)."""
 
 
-# The capability names a property may `require`. Keeping them in one place
-# lets the meta-tests check that every adapter declares only known ones.
-CAPABILITIES = frozenset(
-    {
-        "deferred_init",  # build with unknown input dims, infer on first forward
-        "explicit_initialize",  # a separate initialise step with a force_reinit rule (Gluon)
-        "pattern_selection",  # select parameters by a name pattern (collect_params('.*weight'))
-        "whole_model_save",  # save and load a whole model, not only its weights
-        "block_names",  # a container accepts caller-chosen names for its children
-        "custom_initializer",  # a user-defined initialiser through the framework's own mechanism
-        # one layer object at two positions of the same container, each position
-        # listed and applied (the chapter's Sequential(..., shared, ReLU(), shared, ...))
-        "repeated_child",
-    }
-)
-
-
-@dataclass(frozen=True)
-class Facts:
-    """What the adapter needs to know about its framework to drive it: layout,
-    naming rules, loading modes, tolerances, capabilities. What the framework
-    documents about its *behaviour* (default laws, gradient slots, ...) lives in
-    the catalogue's clause params, where the properties read it; nothing here
-    is a verdict."""
-
-    # The weight layout the adapter converts from and to; the catalogue's
-    # access.weight-layout clause holds the documented layout it is checked against.
-    weight_layout: Literal["out_in", "in_out"]
-    # Characters a block name may not contain (where block_names is a capability).
-    forbidden_name_chars: str = ""
-    name_separator: str = "."
-    # Loading modes the framework documents for weights ("strict", ...).
-    load_modes: tuple[str, ...] = ("default",)
-    # Absolute and relative tolerance for float32 comparison with the reference.
-    atol: float = 1e-5
-    rtol: float = 1e-4
-    capabilities: frozenset[str] = field(default_factory=frozenset)
-
-    def __post_init__(self) -> None:
-        unknown = set(self.capabilities) - CAPABILITIES
-        if unknown:
-            raise ValueError(f"unknown capabilities {sorted(unknown)}; known: {sorted(CAPABILITIES)}")
-
-
 @dataclass(frozen=True)
 class Init:
     """A framework-neutral request for a built-in or custom initialiser.
@@ -114,15 +74,47 @@ class Init:
 
 
 class Adapter:
-    """Base of every adapter. Subclasses set the class attributes and override
-    the primitives; the helpers below them are written once, here."""
+    """Base of every adapter. Subclasses override the primitives; the helpers
+    below them are written once, here. A subclass's identity and documented
+    facts come from its profile, ``profile.toml`` beside the module that
+    defines it (or the file ``profile_file`` names), loaded when the class is
+    created; a subclass without a profile of its own inherits its base's."""
 
+    #: the profile's file name, looked up beside the module defining the class
+    profile_file: ClassVar[str] = "profile.toml"
+    _profile: ClassVar[Profile | None] = None
     name: ClassVar[str]
     #: distribution whose version is reported (``importlib.metadata`` name)
     distribution: ClassVar[str]
     #: the module whose import proves the framework is installed
     module: ClassVar[str]
-    facts: ClassVar[Facts]
+    #: the version-independent facts; an instance has those of the installed version
+    facts: Facts
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        path = FsPath(inspect.getfile(cls)).with_name(cls.profile_file)
+        if path.is_file():
+            profile = load_profile(path)
+            cls._profile = profile
+            cls.name, cls.distribution, cls.module = profile.name, profile.distribution, profile.module
+            cls.facts = profile.facts
+
+    def __init__(self, profile: Profile | None = None) -> None:
+        """``profile`` replaces the class's own (``--profile FILE``); its facts
+        are resolved for the installed version and backend."""
+        self.profile = profile if profile is not None else self.default_profile()
+        facts = self.profile.facts_for(self.version(), self.backend())
+        observed = self.observed_capabilities() - facts.capabilities
+        if observed:
+            facts = dataclasses.replace(facts, capabilities=facts.capabilities | observed)
+        self.facts = facts
+
+    @classmethod
+    def default_profile(cls) -> Profile:
+        if cls._profile is None:
+            raise TypeError(f"{cls.__qualname__} has no profile: put {cls.profile_file} beside its module")
+        return cls._profile
 
     # -- identity ------------------------------------------------------------
     @classmethod
@@ -140,13 +132,10 @@ class Adapter:
         except importlib.metadata.PackageNotFoundError as exc:
             raise NotInstalled(f"{cls.distribution} is not installed") from exc
 
-    @classmethod
-    def deviations_file(cls) -> FsPath | None:
-        """The known-deviations file shipped for this adapter, if any. Built-in
-        adapters keep theirs in ``conformance/adapters/xfails/<name>.txt``; a
-        third-party adapter overrides this to point at its own."""
-        path = FsPath(__file__).parent / "xfails" / f"{cls.name}.txt"
-        return path if path.is_file() else None
+    def observed_capabilities(self) -> frozenset[str]:
+        """Capabilities observed on the installed framework, added to the
+        profile's (Keras: whether a Sequential keeps a layer added twice)."""
+        return frozenset()
 
     def backend(self) -> str | None:
         """The compute backend, for frameworks that have several."""

@@ -38,6 +38,8 @@ from conformance.properties import test_builtin_init as builtin
 from conformance.properties import test_custom_init as custom
 from conformance.properties import test_default_init as default
 from conformance.properties._laws import SCORE_CLIP, TRUNCATED_STD, check_law, scale_of
+from conformance import planning
+from conformance.frameworks import builtin_profiles
 from conformance.spec import catalogue
 from conformance.stats import DEFAULT_BUDGET, StatRecorder, truncated_normal_cdf
 from conformance.strategies import BIAS_IN, BIAS_OUT, FAN_APART, FAN_HIGH, FAN_LOW, STAT_EXAMPLES
@@ -86,19 +88,30 @@ def explicit_fans(test: Callable[..., Any]) -> list[tuple[int, int]]:
     return [tuple(e.kwargs["fan"]) for e in test.hypothesis.inner_test.hypothesis_explicit_examples]
 
 
+def _applies(clause: str, framework: str) -> bool:
+    profile = builtin_profiles()[framework]
+    return planning.not_applicable(catalogue()[clause], profile, profile.facts) is None
+
+
 def statistical_tests(framework: str) -> int:
-    """T: the statistical tests that run for ``framework`` (one per statistical clause listing it)."""
-    return sum(1 for c in catalogue().clauses if c.statistical and framework in c.frameworks)
+    """T: the statistical tests that run for ``framework`` (one per statistical clause applying to it)."""
+    return sum(1 for c in catalogue().clauses if c.statistical and _applies(c.id, framework))
+
+
+#: the profile fact holding the law each default-init clause checks
+_LAW_FACT = {"default-init.documented-weight": "weight", "default-init.documented-bias": "bias"}
 
 
 def documented(clause: str, framework: str) -> dict[str, Any]:
-    return {k: v for k, v in catalogue()[clause].params[framework].items() if k != "doc"}
+    law = builtin_profiles()[framework].facts.law(_LAW_FACT[clause])  # type: ignore[arg-type]
+    return {k: v for k, v in law.items() if k != "doc"}
 
 
 def sharing(clause: str, law: dict[str, Any] | None = None) -> tuple[str, ...]:
-    """The frameworks of ``clause`` (whose documented law is ``law``, if given)."""
-    c = catalogue()[clause]
-    return tuple(f for f in c.frameworks if law is None or documented(clause, f) == law)
+    """The frameworks ``clause`` applies to (whose documented law is ``law``, if given)."""
+    return tuple(
+        f for f in builtin_profiles() if _applies(clause, f) and (law is None or documented(clause, f) == law)
+    )
 
 
 # ----------------------------------------------------------------------------- analytic misses
@@ -340,8 +353,9 @@ def rows() -> list[Row]:
     out += law_rows("xavier-uniform", xu, sharing(plan_of(xu).clause), builtin.XAVIER_UNIFORM, WIDE_FANS,
                     [wide, narrow])
     xn_clause = catalogue()[plan_of(xn).clause]
-    truncating = tuple(f for f in xn_clause.frameworks if xn_clause.param(f, "truncated", False))
-    plain = tuple(f for f in xn_clause.frameworks if f not in truncating)
+    applying = sharing(xn_clause.id)
+    truncating = tuple(f for f in applying if builtin_profiles()[f].facts.xavier_normal_truncated)
+    plain = tuple(f for f in applying if f not in truncating)
     out += law_rows("xavier-normal", xn, plain, builtin.XAVIER_NORMAL, WIDE_FANS,
                     [(k, f"plain law: {text}", r) for k, text, r in sigma])
     out += wrong_fan_rows("xavier-normal-lecun", xn, plain, builtin.XAVIER_NORMAL,
@@ -527,7 +541,7 @@ def generate(replicates: int = REPLICATES) -> dict[str, Any]:
     table = rows()
     results = [analyse(r) for r in table]
     per_run(results)
-    frameworks = sorted({f for c in catalogue().clauses for f in c.frameworks})
+    frameworks = sorted(builtin_profiles())
     started = time.perf_counter()
     for row, res in zip(table, results):
         plan, _, alpha = budget(row)

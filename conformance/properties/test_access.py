@@ -133,8 +133,7 @@ def test_parameters_are_float32_by_default(adapter, arch, seed):
 def test_weight_has_documented_layout(adapter, clause, arch, seed):
     """access.weight-layout: the weight MUST be (n_out, n_in) for a documented
     `out_in` layout and (n_in, n_out) for `in_out`; the bias (n_out,)."""
-    layout = clause.param(adapter.name, "layout")
-    assert layout in ("out_in", "in_out"), f"clause gives no layout for {adapter.name}: {layout!r}"
+    layout = adapter.facts.weight_layout  # the profile's documented layout
     model = build(adapter, arch, seed)
     for use in arch.dense_layers():
         n_in, n_out = use.in_features, use.node.units
@@ -189,8 +188,8 @@ def test_value_behind_parameter_is_what_the_model_computes_with(adapter, case, s
 def test_gradient_slot_before_any_backward(adapter, clause, arch, seed):
     """access.grad-before-backward: before any backward pass the gradient slot
     MUST be empty (None) or zeros, as the framework documents."""
-    initial = clause.param(adapter.name, "initial")
-    assert initial in ("none", "zeros"), f"clause gives no initial state for {adapter.name}: {initial!r}"
+    initial = adapter.facts.initial_grad  # the profile's documented initial state
+    assert initial in ("none", "zeros"), f"the profile of {adapter.name} documents no initial_grad: {initial!r}"
     model = build(adapter, arch, seed)
     for path, kind in arch.param_refs():
         p = adapter.param_at(model, path, kind)

@@ -45,7 +45,7 @@ def test_normal_initialiser(adapter, clause, stat, fan, mean, std, seed):
     """builtin-init.normal: after normal(mu, sigma) the weight entries MUST be
     i.i.d. N(mu, sigma^2) (mu = 0 where the initialiser has no mean)."""
     n_in, n_out = fan
-    if clause.param(adapter.name, "mean") == "zero-only":
+    if adapter.facts.normal_mean == "zero-only":
         mean = 0.0
     w = _initialised_weight(adapter, seed, n_in, n_out, Init("normal", mean=mean, std=std))
     check_law(stat, w, {"family": "normal", "mean": mean, "std": std}, n_in, n_out,
@@ -116,7 +116,7 @@ def test_xavier_normal_initialiser(adapter, clause, stat, fan, seed):
     s = sqrt(2 / (n_in + n_out)), or the documented truncated normal with std s."""
     n_in, n_out = fan
     w = _initialised_weight(adapter, seed, n_in, n_out, Init("xavier_normal"))
-    truncated = bool(clause.param(adapter.name, "truncated", False))
+    truncated = adapter.facts.xavier_normal_truncated
     law = XAVIER_TRUNCATED if truncated else XAVIER_NORMAL
     check_law(stat, w, law, n_in, n_out,
               what=f"weights after Xavier normal{' (truncated)' if truncated else ''} on Dense({n_in} -> {n_out})")

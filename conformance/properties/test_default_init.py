@@ -22,9 +22,10 @@ from conformance.strategies import (
 )
 
 
-def _law(clause, adapter, key: str = "family") -> dict:
-    law = dict(clause.params.get(adapter.name, {}))
-    assert key in law, f"{clause.id} gives no documented law for {adapter.name}"
+def _law(adapter, role: str) -> dict:
+    """The profile's documented default law of ``role``."""
+    law = adapter.facts.law(role)
+    assert "family" in law, f"the profile of {adapter.name} documents no default {role} law"
     return law
 
 
@@ -41,7 +42,7 @@ def test_default_weight_follows_documented_law(adapter, clause, stat, fan, seed)
     """default-init.documented-weight: a fresh dense layer's weight entries MUST
     be i.i.d. from the framework's documented law (support and distribution)."""
     n_in, n_out = fan
-    law = _law(clause, adapter)
+    law = _law(adapter, "weight")
     check_law(stat, _weight(adapter, seed, n_in, n_out), law, n_in, n_out,
               what=f"default weight of Dense({n_in} -> {n_out}) vs {law.get('doc', law)}")
 
@@ -54,7 +55,7 @@ def test_default_bias_follows_documented_law(adapter, clause, stat, fan, seed):
     """default-init.documented-bias: a fresh dense layer's bias entries MUST
     follow the documented law (exact zeros, or i.i.d. uniform)."""
     n_in, n_out = fan  # many outputs: the bias has n_out entries to test
-    law = _law(clause, adapter)
+    law = _law(adapter, "bias")
     bias = adapter.read(adapter.param_at(build(adapter, one_layer(n_in, n_out), seed), (0,), "bias"))
     check_law(stat, bias, law, n_in, n_out, what=f"default bias of Dense({n_in} -> {n_out}) vs {law.get('doc', law)}")
 

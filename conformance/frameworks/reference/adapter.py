@@ -14,7 +14,6 @@ import numpy as np
 from conformance.adapters.base import (
     Adapter,
     Block,
-    Facts,
     Index,
     Init,
     Model,
@@ -48,30 +47,6 @@ def _initializer(spec: Init) -> rinit.Initializer:
 
 
 class ReferenceAdapter(Adapter):
-    name: ClassVar[str] = "reference"
-    distribution: ClassVar[str] = "conformance"
-    module: ClassVar[str] = "numpy"
-
-    facts: ClassVar[Facts] = Facts(
-        weight_layout="out_in",
-        forbidden_name_chars=".",
-        name_separator=".",
-        load_modes=tuple(_LOAD_MODES),
-        atol=1e-5,
-        rtol=1e-4,
-        capabilities=frozenset(
-            {
-                "deferred_init",
-                "explicit_initialize",
-                "pattern_selection",
-                "whole_model_save",
-                "block_names",
-                "custom_initializer",
-                "repeated_child",
-            }
-        ),
-    )
-
     # -- building --
     def seed(self, seed: int) -> None:
         rinit.manual_seed(seed)

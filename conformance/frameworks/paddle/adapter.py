@@ -29,7 +29,6 @@ import numpy as np
 from conformance.adapters.base import (
     Adapter,
     Block,
-    Facts,
     Index,
     Init,
     Model,
@@ -76,45 +75,6 @@ _LOAD_MODES: dict[str, dict[str, bool]] = {
 
 
 class PaddleAdapter(Adapter):
-    name: ClassVar[str] = "paddle"
-    distribution: ClassVar[str] = "paddlepaddle"
-    module: ClassVar[str] = "paddle"
-
-    facts: ClassVar[Facts] = Facts(
-        # paddle.nn.Linear docs: "weight ... shape [in_features, out_features]",
-        # Out = XW + b (created with create_parameter(shape=[in_features, out_features])).
-        weight_layout="in_out",
-        # Layer.add_sublayer(name, sublayer) documents no restriction and
-        # checks none (it is `self._sub_layers[name] = sublayer`): "a.b", "",
-        # "training" are all accepted. "." is the separator of structured names
-        # ("block 0.0.weight", state_dict keys).
-        forbidden_name_chars="",
-        name_separator=".",
-        load_modes=tuple(_LOAD_MODES),
-        # float32 on CPU against a float64 oracle: each float32 op has relative
-        # error <= 2^-24 ~ 6e-8; a dot product of length n accumulates at most
-        # ~n * 6e-8 of the sum of |terms| (the bound the properties multiply
-        # rtol by). Widths here are <= ~32 with depth <= 3, so the error stays
-        # below ~1e-6 of that bound: rtol 1e-4 leaves two orders of margin, and
-        # atol 1e-5 covers outputs whose bound is ~0. Paddle's CPU matmul
-        # (Eigen / oneDNN off by default: FLAGS_use_mkldnn=False) uses no
-        # reduced precision such as TF32 or bf16 on CPU.
-        atol=1e-5,
-        rtol=1e-4,
-        capabilities=frozenset(
-            {
-                # Layer.add_sublayer(name, layer) / Sequential(('name', layer), ...)
-                "block_names",
-                # paddle.jit.save(layer, path, input_spec=[InputSpec]) / paddle.jit.load
-                "whole_model_save",
-                # a function applied with Layer.apply (the edition's my_init)
-                "custom_initializer",
-                # the same Layer twice in one paddle.nn.Sequential: both positions kept and applied
-                "repeated_child",
-            }
-        ),
-    )
-
     # -- building --------------------------------------------------------------
     def seed(self, seed: int) -> None:
         _paddle().seed(seed)

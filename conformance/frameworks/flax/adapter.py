@@ -42,7 +42,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from conformance.adapters.base import Adapter, Block, Facts, Index, Init, Model, NotApplicable, Param
+from conformance.adapters.base import Adapter, Block, Index, Init, Model, NotApplicable, Param
+from conformance.profile import Profile
 from conformance.arch import Arch, Dense, Flatten, Node, Path, ReLU, Sequential
 
 
@@ -100,44 +101,8 @@ def _name_path(name: str) -> tuple[Any, ...]:
 
 
 class NnxAdapter(Adapter):
-    name: ClassVar[str] = "flax"
-    distribution: ClassVar[str] = "flax"
-    module: ClassVar[str] = "flax.nnx"
-
-    facts: ClassVar[Facts] = Facts(
-        # nnx.Linear docs: kernel of shape (in_features, out_features); y = x @ kernel + bias.
-        weight_layout="in_out",
-        # nnx.Sequential takes no child names; the names listed are state paths.
-        forbidden_name_chars="",
-        name_separator="/",
-        # The three ways the flax checkpointing guide restores a checkpoint (_LOAD_MODES).
-        load_modes=tuple(_LOAD_MODES),
-        # jax on CPU computes float32 matmuls in float32 (observed: the
-        # default matmul precision on the CPU backend is full float32, not
-        # bf16/TF32 as on TPU/GPU; see tests/test_nnx_adapter.py), so the
-        # errors are those of any float32 dot: ~6e-8 relative per op,
-        # accumulated over widths <= ~32 and a few layers, about 1e-6 of the
-        # sum of |terms| that rtol multiplies -- two orders of margin, as for torch.
-        atol=1e-5,
-        rtol=1e-4,
-        capabilities=frozenset(
-            {
-                # A function (key, shape, dtype) -> array is jax's initialiser
-                # protocol (jax.nn.initializers.Initializer), so a custom one is a plain function.
-                "custom_initializer",
-                # the same module object twice in one nnx.Sequential (its layers list)
-                "repeated_child",
-                # Not: deferred_init (NNX modules take in_features at
-                # construction: no lazy layers); block_names (nnx.Sequential
-                # children are positional); explicit_initialize (parameters are
-                # created by the constructor); pattern_selection; whole_model_save
-                # (the checkpointing guide restores into a model rebuilt from code,
-                # nnx.eval_shape(lambda: Model(...)): only state is saved).
-            }
-        ),
-    )
-
-    def __init__(self) -> None:
+    def __init__(self, profile: Profile | None = None) -> None:
+        super().__init__(profile)
         self._seed = 0
         self._rngs: Any = None
         # id(model) -> (model, grads state, {id(param): (param, grad ndarray)})

@@ -22,7 +22,6 @@ import numpy as np
 from conformance.adapters.base import (
     Adapter,
     Block,
-    Facts,
     Index,
     Init,
     Model,
@@ -69,40 +68,6 @@ _LOAD_MODES: dict[str, dict[str, bool]] = {
 
 
 class TorchAdapter(Adapter):
-    name: ClassVar[str] = "torch"
-    distribution: ClassVar[str] = "torch"
-    module: ClassVar[str] = "torch"
-
-    facts: ClassVar[Facts] = Facts(
-        # torch.nn.Linear docs: "weight: ... of shape (out_features, in_features)".
-        weight_layout="out_in",
-        # torch.nn.Module.add_module raises KeyError for a name containing "."
-        # ("module name can't contain \".\"") and for the empty name; "." is the
-        # separator of qualified names ("0.block 0.0.weight", get_parameter).
-        forbidden_name_chars=".",
-        name_separator=".",
-        # torch.nn.Module.load_state_dict(state_dict, strict=True, assign=False) docs:
-        # strict=True, strict=False, and assign=True ("preserves properties of the
-        # Tensors in the state dict"); the file is read with
-        # torch.load(path, weights_only=True) as the serialization docs recommend.
-        load_modes=("strict", "non-strict", "assign"),
-        # float32 against a float64 oracle: one float32 op has relative error
-        # ~6e-8; the nets here have widths <= ~32 and a few layers, so the
-        # accumulated error stays near 1e-6 of the sum of |terms|, which is what
-        # rtol multiplies (see specs/README.md, Tolerances): two orders of margin.
-        atol=1e-5,
-        rtol=1e-4,
-        capabilities=frozenset(
-            {
-                "deferred_init",  # nn.LazyLinear: in_features inferred on the first forward
-                "block_names",  # nn.Module.add_module(name, child), the chapter's block2()
-                "whole_model_save",  # torch.save(model) / torch.load(path, weights_only=False)
-                "custom_initializer",  # a plain function applied with net.apply (the chapter's my_init)
-                "repeated_child",  # the chapter's shared layer twice in one Sequential
-            }
-        ),
-    )
-
     def block_name_ok(self, name: str) -> bool:
         # Module.add_module raises KeyError("attribute '...' already exists")
         # for a name that is already an attribute of the container

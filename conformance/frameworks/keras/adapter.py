@@ -39,7 +39,6 @@ import numpy as np
 from conformance.adapters.base import (
     Adapter,
     Block,
-    Facts,
     Index,
     Init,
     Model,
@@ -48,6 +47,7 @@ from conformance.adapters.base import (
     Param,
     Uninitialized,
 )
+from conformance.profile import Profile
 from conformance.arch import Arch, Dense, Flatten, Node, Path, ReLU, Sequential
 
 
@@ -211,63 +211,10 @@ _TF_SCOPE_NAME = re.compile(r"[A-Za-z0-9.][A-Za-z0-9_.\\/>-]*\Z")
 
 
 class KerasAdapter(Adapter):
-    name: ClassVar[str] = "keras"
-    distribution: ClassVar[str] = "keras"  # TF 2.15 installs keras 2.15 (tf.keras); TF 2.16+ keras 3.x
-    module: ClassVar[str] = "keras"
-
-    #: What is common to every Keras; an instance refines it for the installed
-    #: version (see __init__): load modes and tolerances are per version/backend.
-    facts: ClassVar[Facts] = Facts(
-        # keras.layers.Dense docs: "kernel: ... of shape (input_dim, units)".
-        weight_layout="in_out",
-        # Keras 3: Layer(name=...) raises ValueError "cannot contain character `/`";
-        # "/" is also the separator of variable paths ("sequential/dense/kernel")
-        # and of Keras 2 names ("dense/kernel:0"). Keras 2 is stricter still,
-        # see block_name_ok.
-        forbidden_name_chars="/",
-        name_separator="/",
-        load_modes=("default",),
-        atol=1e-5,
-        rtol=1e-4,
-        capabilities=frozenset(
-            {
-                "deferred_init",  # layers without an input shape are built on the first call
-                "block_names",  # Sequential(..., name=...), the chapter's block1(name=f'block-{i}')
-                "whole_model_save",  # model.save('m.keras') / keras.models.load_model
-                "custom_initializer",  # keras.initializers.Initializer subclass (the chapter's MyInit)
-            }
-        ),
-    )
-
-    def __init__(self) -> None:
-        # Per-version mechanics, as data, from the installed Keras:
-        if _major() >= 3:
-            # Keras 3 Model.load_weights(filepath, skip_mismatch=False): one
-            # file format (.weights.h5), two documented modes.
-            modes: tuple[str, ...] = ("default", "skip_mismatch")
-        else:
-            # Keras 2 Model.save_weights(filepath, save_format=None): the TF
-            # checkpoint format by default, HDF5 for an .h5 path; both load by
-            # topological order (by_name is for HDF5 only and matches layer
-            # names, which a fresh build in the same process never shares).
-            modes = ("tf_checkpoint", "h5")
-        # float32 against the float64 oracle: the same margin as every other
-        # adapter. jax on CPU computes float32 matmuls in full float32 (the
-        # reduced 'default' matmul precision applies to TPU/GPU). Observed on
-        # an 8-wide, 4-dense-layer net with values in [-2, 2], 20 draws: the
-        # largest |keras - float64 oracle| / B (B = the net on |values|, what
-        # rtol multiplies) is 6.8e-9 on jax, 8.0e-9 on torch, 8.3e-9 on
-        # tensorflow; so one tolerance, the suite's default, for every backend.
-        self.facts = Facts(
-            weight_layout=type(self).facts.weight_layout,
-            forbidden_name_chars=type(self).facts.forbidden_name_chars,
-            name_separator=type(self).facts.name_separator,
-            load_modes=modes,
-            atol=1e-5,
-            rtol=1e-4,
-            capabilities=type(self).facts.capabilities
-            | ({"repeated_child"} if _keeps_repeated_layer() else set()),
-        )
+    def __init__(self, profile: Profile | None = None) -> None:
+        # The per-version facts (load modes by major version) are variants of
+        # the profile; whether a Sequential keeps a repeated layer is observed.
+        super().__init__(profile)
         # Keras variables have no gradient slot: backward() keeps the last
         # gradients here, keyed by variable identity (the variable is kept so
         # its id cannot be reused).
@@ -283,6 +230,9 @@ class KerasAdapter(Adapter):
         except ImportError:
             return False
         return True
+
+    def observed_capabilities(self) -> frozenset[str]:
+        return frozenset({"repeated_child"}) if _keeps_repeated_layer() else frozenset()
 
     def backend(self) -> str | None:
         return _backend()

@@ -48,7 +48,6 @@ import numpy as np
 from conformance.adapters.base import (
     Adapter,
     Block,
-    Facts,
     Index,
     Init,
     Model,
@@ -154,35 +153,6 @@ _LOAD_MODES: dict[str, dict[str, bool]] = {
 
 
 class GluonAdapter(Adapter):
-    name: ClassVar[str] = "mxnet"
-    distribution: ClassVar[str] = "mxnet"
-    module: ClassVar[str] = "mxnet"
-
-    facts: ClassVar[Facts] = Facts(
-        # mxnet.gluon.nn.Dense docs: weight shape (units, in_units).
-        weight_layout="out_in",
-        # A prefix is any string; Gluon concatenates prefixes, and Block.name is
-        # documented as the prefix "without '_' in the end", so '_' ends each
-        # segment of a generated name (sequential0_dense1_weight).
-        forbidden_name_chars="",
-        name_separator="_",
-        # Block.load_parameters(filename, ctx=None, allow_missing=False,
-        # ignore_extra=False, cast_dtype=False, dtype_source='current').
-        load_modes=tuple(_LOAD_MODES),
-        atol=1e-5,
-        rtol=1e-4,
-        capabilities=frozenset(
-            {
-                "deferred_init",  # nn.Dense(units) without in_units: shape (units, 0) until the first forward
-                "explicit_initialize",  # net.initialize(init, force_reinit=...)
-                "pattern_selection",  # net.collect_params('.*weight')
-                "block_names",  # Block(prefix=...) with children created in its name_scope()
-                "custom_initializer",  # an init.Initializer subclass overriding _init_weight
-                "repeated_child",  # the chapter's shared layer twice in one Sequential
-            }
-        ),
-    )
-
     def block_name_ok(self, name: str) -> bool:
         # Gluon generates a block's prefix from a per-name-scope counter of its
         # class ("dense0_", "dense1_", ...: the naming tutorial, "they will be

@@ -1,0 +1,1 @@
+"""The flax plug-in: its adapter (``adapter.py``) and its profile (``profile.toml``)."""

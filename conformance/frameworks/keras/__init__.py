@@ -1,0 +1,1 @@
+"""The keras plug-in: its adapter (``adapter.py``) and its profile (``profile.toml``)."""

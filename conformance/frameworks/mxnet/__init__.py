@@ -1,0 +1,1 @@
+"""The mxnet plug-in: its adapter (``adapter.py``) and its profile (``profile.toml``)."""

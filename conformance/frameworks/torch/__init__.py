@@ -1,0 +1,1 @@
+"""The torch plug-in: its adapter (``adapter.py``) and its profile (``profile.toml``)."""

@@ -1,0 +1,355 @@
+"""A framework's profile: its documented facts, the clauses it does not
+support, the claims the editions attribute to it, and its known deviations.
+
+The catalogue's clauses name no framework (``specs/``). Everything that is
+particular to one framework is data in that framework's profile, a TOML file
+shipped beside its adapter (``conformance/frameworks/<name>/profile.toml``,
+or the same pair in a third-party package registered by entry point)::
+
+    [framework]
+    name = "torch"                 # the entry-point name
+    distribution = "torch"         # whose version the report gives
+    module = "torch"               # the import that proves it is installed
+
+    [facts]                        # documented facts the clauses check against
+    weight_layout = "out_in"
+    load_modes = ["strict", "non-strict", "assign"]
+    capabilities = ["deferred_init", "grad_slot", ...]
+    initial_grad = "none"
+    default_weight = {family = "uniform", fan = "fan_in", scale = 1.0}
+    default_bias = {family = "uniform", fan = "fan_in", scale = 1.0}
+
+    [docs]                         # where each fact is documented
+    weight_layout = "https://pytorch.org/docs/stable/generated/torch.nn.Linear.html"
+
+    [[variants]]                   # facts that differ by version or backend
+    versions = "<3"
+    facts = {load_modes = ["tf_checkpoint", "h5"]}
+
+    [unsupported]                  # clause id -> the documented reason it cannot apply
+    "tied.state-dict-every-key" = "..."
+
+    [attributed]                   # framework-specific claims: clause id -> where an edition makes it
+    "default-init.range-from-in-and-out" = "002 Khởi tạo tham số; 001 5.2.2"
+
+    [[deviations]]                 # known violations, each with its evidence
+    clause = "default-init.range-from-in-and-out"
+    versions = "*"
+    reason = "..."
+    link = "https://..."
+    backend = "tensorflow"         # optional: only runs on that backend
+
+A malformed profile raises :class:`ProfileError` naming the file, the table
+and the problem, so a typo never silently disables an entry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+from conformance.deviations import Deviation, version_in
+from conformance.spec import ID_RE
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+# The capabilities a clause or a test may require, each with what having it
+# means. A profile declaring an unknown one is rejected.
+CAPABILITY_DOCS: dict[str, str] = {
+    "deferred_init": "layers built with unknown input dimensions, inferred at the first forward pass",
+    "explicit_initialize": "a separate initialise step with a force_reinit rule (Gluon's net.initialize)",
+    "pattern_selection": "selecting parameters by a name pattern (collect_params('.*weight'))",
+    "whole_model_save": "saving and loading a whole model, not only its weights",
+    "block_names": "containers that accept caller-chosen names for their children",
+    "custom_initializer": "user-defined initialisers through the framework's own mechanism",
+    "repeated_child": (
+        "one layer object at two positions of the same container, each position listed and applied "
+        "(the chapter's Sequential(..., shared, ReLU(), shared, ...))"
+    ),
+    "grad_slot": "parameters that hold their gradient (p.grad, p.grad()), filled by a backward pass",
+    "structural_state_dict": "a state dict keyed by position in the model (state_dict()['2.bias'])",
+    "positional_names": "parameter names derived from positions in the model (0.weight, 2.bias)",
+    "counter_names": "layer names generated from a process-wide counter (dense0_, dense_3)",
+}
+CAPABILITIES = frozenset(CAPABILITY_DOCS)
+LAW_FAMILIES = ("uniform", "normal", "truncated_normal", "zeros")
+LAW_KEYS = ("family", "fan", "scale", "bound", "std", "mean", "doc")
+FANS = ("fan_in", "fan_out", "fan_avg")
+SECTIONS = ("framework", "facts", "docs", "variants", "unsupported", "attributed", "deviations")
+DEVIATION_KEYS = ("clause", "versions", "reason", "link", "backend")
+
+
+class ProfileError(ValueError):
+    """A malformed profile; the message names the file, the table and the problem."""
+
+    def __init__(self, file: str, where: str | None, problem: str) -> None:
+        super().__init__(f"{file}{', ' + where if where else ''}: {problem}")
+        self.file, self.where, self.problem = file, where, problem
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What a framework documents and the suite needs to drive and check it.
+    Nothing here is a verdict: each fact is what an observation is checked
+    against (a clause) or how the adapter is driven (layouts, load modes)."""
+
+    # The weight layout the adapter converts from and to, and that
+    # access.weight-layout checks the observed native shape against.
+    weight_layout: Literal["out_in", "in_out"]
+    # Characters a block name may not contain (where block_names is a capability).
+    forbidden_name_chars: str = ""
+    name_separator: str = "."
+    # Loading modes the framework documents for weights ("strict", ...).
+    load_modes: tuple[str, ...] = ("default",)
+    # Absolute and relative tolerance for float32 comparison with the reference.
+    atol: float = 1e-5
+    rtol: float = 1e-4
+    capabilities: frozenset[str] = field(default_factory=frozenset)
+    # The gradient slot before any backward pass ("none" or "zeros"); needed
+    # where the framework has a grad_slot (access.grad-before-backward).
+    initial_grad: Literal["none", "zeros"] | None = None
+    # The documented default laws of a dense layer's weight and bias
+    # (default-init.documented-weight / -bias): see conformance.properties._laws.
+    default_weight: Mapping[str, Any] = field(default_factory=dict)
+    default_bias: Mapping[str, Any] = field(default_factory=dict)
+    # Whether the built-in normal initialiser takes a mean ("any") or is
+    # centred only ("zero-only", MXNet's Normal(sigma)).
+    normal_mean: Literal["any", "zero-only"] = "any"
+    # Whether the built-in Xavier normal is documented as truncated at 2 std.
+    xavier_normal_truncated: bool = False
+    # Where each fact is documented: fact name -> link or citation.
+    docs: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = set(self.capabilities) - CAPABILITIES
+        if unknown:
+            raise ValueError(f"unknown capabilities {sorted(unknown)}; known: {sorted(CAPABILITIES)}")
+
+    def law(self, role: Literal["weight", "bias"]) -> dict[str, Any]:
+        """The documented default law of ``role``, with its doc link as ``doc``."""
+        law = dict(self.default_weight if role == "weight" else self.default_bias)
+        doc = self.docs.get(f"default_{role}")
+        if doc and "doc" not in law:
+            law["doc"] = doc
+        return law
+
+
+FACT_FIELDS = {f.name: f for f in dataclasses.fields(Facts) if f.name != "docs"}
+
+
+@dataclass(frozen=True)
+class Variant:
+    """Facts that differ for some versions and/or one backend."""
+
+    versions: SpecifierSet | None
+    backend: str | None
+    facts: Mapping[str, Any]
+
+    def matches(self, version: str | None, backend: str | None) -> bool:
+        if self.backend is not None and backend != self.backend:
+            return False
+        return self.versions is None or version_in(version, self.versions)
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    distribution: str
+    module: str
+    file: str
+    facts: Facts
+    variants: tuple[Variant, ...] = ()
+    unsupported: Mapping[str, str] = field(default_factory=dict)
+    attributed: Mapping[str, str] = field(default_factory=dict)
+    deviations: tuple[Deviation, ...] = ()
+
+    def facts_for(self, version: str | None, backend: str | None) -> Facts:
+        """The facts of ``version`` on ``backend``: the base facts, each matching
+        variant (in file order) replacing the facts it names."""
+        changes: dict[str, Any] = {}
+        for v in self.variants:
+            if v.matches(version, backend):
+                changes.update(v.facts)
+        return dataclasses.replace(self.facts, **changes) if changes else self.facts
+
+    def clause_ids(self) -> list[tuple[str, str]]:
+        """Every clause id the profile names, with the table it is in."""
+        return (
+            [(c, "unsupported") for c in self.unsupported]
+            + [(c, "attributed") for c in self.attributed]
+            + [(d.clause, f"deviations (line {d.line})") for d in self.deviations]
+        )
+
+
+def _specifier(text: Any, file: str, where: str) -> SpecifierSet | None:
+    if text == "*":
+        return None
+    if not isinstance(text, str) or not text:
+        raise ProfileError(file, where, f"versions must be a PEP 440 range or '*', got {text!r}")
+    try:
+        return SpecifierSet(text)
+    except InvalidSpecifier:
+        raise ProfileError(file, where, f"{text!r} is not a PEP 440 version range (or '*')") from None
+
+
+def _law(raw: Any, file: str, where: str) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise ProfileError(file, where, "a law is a table {family = ..., fan/scale or bound/std}")
+    extra = set(raw) - set(LAW_KEYS)
+    if extra:
+        raise ProfileError(file, where, f"unknown keys {sorted(extra)}; allowed: {', '.join(LAW_KEYS)}")
+    family = raw.get("family")
+    if family not in LAW_FAMILIES:
+        raise ProfileError(file, where, f"family must be one of {', '.join(LAW_FAMILIES)}, got {family!r}")
+    if family != "zeros" and not ({"bound", "std"} & set(raw)) and raw.get("fan") not in FANS:
+        raise ProfileError(file, where, f"a {family} law needs a fixed bound/std or a fan of {', '.join(FANS)}")
+    return dict(raw)
+
+
+def _facts(raw: Any, file: str, where: str, *, partial: bool) -> dict[str, Any]:
+    """Validated keyword arguments of :class:`Facts` (all of them unless ``partial``)."""
+    if not isinstance(raw, dict):
+        raise ProfileError(file, where, "must be a table")
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in FACT_FIELDS:
+            raise ProfileError(file, where, f"unknown fact {key!r}; known: {', '.join(FACT_FIELDS)}")
+        here = f"{where}.{key}"
+        if key == "weight_layout" and value not in ("out_in", "in_out"):
+            raise ProfileError(file, here, f"must be 'out_in' or 'in_out', got {value!r}")
+        elif key in ("forbidden_name_chars", "name_separator") and not isinstance(value, str):
+            raise ProfileError(file, here, "must be a string")
+        elif key in ("load_modes", "capabilities"):
+            if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+                raise ProfileError(file, here, "must be a list of names")
+            if key == "capabilities":
+                unknown = sorted(set(value) - CAPABILITIES)
+                if unknown:
+                    raise ProfileError(file, here, f"unknown capabilities {unknown}; known: {sorted(CAPABILITIES)}")
+                value = frozenset(value)
+            else:
+                if not value:
+                    raise ProfileError(file, here, "needs at least one load mode")
+                value = tuple(value)
+        elif key in ("atol", "rtol"):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+                raise ProfileError(file, here, "must be a number >= 0")
+            value = float(value)
+        elif key == "initial_grad" and value not in ("none", "zeros"):
+            raise ProfileError(file, here, f"must be 'none' or 'zeros', got {value!r}")
+        elif key in ("default_weight", "default_bias"):
+            value = _law(value, file, here)
+        elif key == "normal_mean" and value not in ("any", "zero-only"):
+            raise ProfileError(file, here, f"must be 'any' or 'zero-only', got {value!r}")
+        elif key == "xavier_normal_truncated" and not isinstance(value, bool):
+            raise ProfileError(file, here, "must be true or false")
+        out[key] = value
+    if not partial:
+        for key in ("weight_layout", "default_weight", "default_bias"):
+            if key not in out:
+                raise ProfileError(file, where, f"missing fact {key!r}")
+    return out
+
+
+def _clause_table(raw: Any, file: str, where: str) -> dict[str, str]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ProfileError(file, where, "must map clause id to a non-empty reason")
+    for cid, why in raw.items():
+        if not ID_RE.match(cid):
+            raise ProfileError(file, where, f"{cid!r} is not a clause id (area.name)")
+        if not isinstance(why, str) or not why.strip():
+            raise ProfileError(file, f"{where}.{cid}", "needs a non-empty reason")
+    return {k: " ".join(v.split()) for k, v in raw.items()}
+
+
+def _deviations(raw: Any, file: str) -> tuple[Deviation, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise ProfileError(file, "deviations", "must be an array of tables ([[deviations]])")
+    out = []
+    for i, d in enumerate(raw, start=1):
+        where = f"deviations #{i}"
+        if not isinstance(d, dict):
+            raise ProfileError(file, where, "must be a table")
+        extra = set(d) - set(DEVIATION_KEYS)
+        if extra:
+            raise ProfileError(file, where, f"unknown keys {sorted(extra)}; allowed: {', '.join(DEVIATION_KEYS)}")
+        for key in DEVIATION_KEYS[:4]:
+            if not isinstance(d.get(key), str) or not d[key].strip():
+                raise ProfileError(file, where, f"needs a non-empty string {key!r}")
+        if not ID_RE.match(d["clause"]):
+            raise ProfileError(file, where, f"{d['clause']!r} is not a clause id (area.name)")
+        _specifier(d["versions"], file, where)
+        backend = d.get("backend")
+        if backend is not None and (not isinstance(backend, str) or not backend):
+            raise ProfileError(file, where, "backend must be a non-empty string")
+        out.append(Deviation(d["clause"], d["versions"], " ".join(d["reason"].split()), d["link"], file, i, backend))
+    return tuple(out)
+
+
+def parse_profile(text: str, file: str) -> Profile:
+    """The profile in ``text``; :class:`ProfileError` if anything is malformed."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(file, None, f"invalid TOML: {exc}") from None
+    extra = set(raw) - set(SECTIONS)
+    if extra:
+        raise ProfileError(file, None, f"unknown tables {sorted(extra)}; allowed: {', '.join(SECTIONS)}")
+    fw = raw.get("framework")
+    if not isinstance(fw, dict):
+        raise ProfileError(file, "framework", "missing: it names the framework, its distribution and module")
+    for key in ("name", "distribution", "module"):
+        if not isinstance(fw.get(key), str) or not fw[key]:
+            raise ProfileError(file, "framework", f"needs a non-empty string {key!r}")
+    docs = raw.get("docs", {})
+    if not isinstance(docs, dict) or not all(isinstance(v, str) for v in docs.values()):
+        raise ProfileError(file, "docs", "must map fact name to a link or citation")
+    unknown_docs = set(docs) - set(FACT_FIELDS)
+    if unknown_docs:
+        raise ProfileError(file, "docs", f"documents unknown facts {sorted(unknown_docs)}")
+    facts = Facts(**_facts(raw.get("facts"), file, "facts", partial=False), docs=docs)
+    if "grad_slot" in facts.capabilities and facts.initial_grad is None:
+        raise ProfileError(file, "facts", "a framework with a grad_slot documents its initial_grad")
+    variants = []
+    for i, v in enumerate(raw.get("variants", []), start=1):
+        where = f"variants #{i}"
+        if not isinstance(v, dict) or set(v) - {"versions", "backend", "facts"} or "facts" not in v:
+            raise ProfileError(file, where, "a variant is {versions = ..., backend = ..., facts = {...}}")
+        if "versions" not in v and "backend" not in v:
+            raise ProfileError(file, where, "names the versions or the backend it covers")
+        vfacts = _facts(v["facts"], file, f"{where}.facts", partial=True)
+        variants.append(Variant(_specifier(v.get("versions", "*"), file, where), v.get("backend"), vfacts))
+    return Profile(
+        name=fw["name"],
+        distribution=fw["distribution"],
+        module=fw["module"],
+        file=file,
+        facts=facts,
+        variants=tuple(variants),
+        unsupported=_clause_table(raw.get("unsupported"), file, "unsupported"),
+        attributed=_clause_table(raw.get("attributed"), file, "attributed"),
+        deviations=_deviations(raw.get("deviations"), file),
+    )
+
+
+def load_profile(path: Path | str) -> Profile:
+    """The profile in the file at ``path``."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ProfileError(str(p), None, f"cannot read: {exc.strerror or exc}") from None
+    return parse_profile(text, str(p))

@@ -37,12 +37,15 @@ class DeviationPlan:
 
 
 def profile_problems(catalogue: Catalogue, profile: Profile) -> list[dict[str, Any]]:
-    """Entries of ``profile`` naming a clause the catalogue does not have."""
-    return [
-        {"clause": cid, "file": profile.file, "table": table, "problem": "unknown clause"}
-        for cid, table in profile.clause_ids()
-        if cid not in catalogue
-    ]
+    """Entries of the profile's [unsupported] and [attributed] tables naming a
+    clause the catalogue does not have, in the shape of a stale deviation."""
+    out = []
+    for table in ("unsupported", "attributed"):
+        for i, (cid, text) in enumerate(getattr(profile, table).items(), start=1):
+            if cid not in catalogue:
+                out.append({"clause": cid, "versions": "*", "reason": text, "link": "", "file": profile.file,
+                            "line": i, "problem": f"unknown clause (in [{table}])"})
+    return out
 
 
 def plan_deviations(

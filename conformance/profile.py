@@ -181,14 +181,6 @@ class Profile:
                 changes.update(v.facts)
         return dataclasses.replace(self.facts, **changes) if changes else self.facts
 
-    def clause_ids(self) -> list[tuple[str, str]]:
-        """Every clause id the profile names, with the table it is in."""
-        return (
-            [(c, "unsupported") for c in self.unsupported]
-            + [(c, "attributed") for c in self.attributed]
-            + [(d.clause, f"deviations (line {d.line})") for d in self.deviations]
-        )
-
 
 def _specifier(text: Any, file: str, where: str) -> SpecifierSet | None:
     if text == "*":

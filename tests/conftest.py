@@ -50,16 +50,14 @@ def child_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PYTEST_PLUGINS", "fakes")
 
 
-def _clause(
-    cid: str, frameworks: str = "{fake: '*'}", doc: str = "001_aaaa.txt", statistical: bool = False
-) -> str:
+def _clause(cid: str, extra: str = "", doc: str = "001_aaaa.txt", statistical: bool = False) -> str:
     return textwrap.dedent(
         f"""\
         ```clause
         id: {cid}
         title: Title of {cid}
         statement: The framework MUST do what {cid} says.
-        frameworks: {frameworks}
+        {extra}
         statistical: {"true" if statistical else "false"}
         sources:
           - document: {doc}
@@ -70,17 +68,20 @@ def _clause(
     )
 
 
+# (id, extra clause fields, document). alpha.old is a claim no edition makes of
+# `fake` (attributed); the fake profile lists alpha.other-only as unsupported;
+# alpha.needs-cap's test (a `requires` marker) needs a capability `fake` lacks.
 ALPHA = [
-    ("alpha.holds", "{fake: '*', other: '*'}", "001_aaaa.txt"),
-    ("alpha.broken", "{fake: '*'}", "001_aaaa.txt"),
-    ("alpha.errs", "{fake: '*'}", "002_bbbb.txt"),
-    ("alpha.old", "{fake: '<1.0'}", "002_bbbb.txt"),
-    ("alpha.other-only", "{other: '*'}", "002_bbbb.txt"),
-    ("alpha.needs-cap", "{fake: '*'}", "003_cccc.txt"),
-    ("alpha.runtime-na", "{fake: '*'}", "003_cccc.txt"),
-    ("alpha.listed", "{fake: '>=1.2'}", "004_dddd.txt"),
-    ("alpha.stale-listed", "{fake: '*'}", "004_dddd.txt"),
-    ("alpha.unused", "{fake: '*'}", "005_eeee.txt"),
+    ("alpha.holds", "", "001_aaaa.txt"),
+    ("alpha.broken", "", "001_aaaa.txt"),
+    ("alpha.errs", "", "002_bbbb.txt"),
+    ("alpha.old", "attributed: true", "002_bbbb.txt"),
+    ("alpha.other-only", "", "002_bbbb.txt"),
+    ("alpha.needs-cap", "", "003_cccc.txt"),
+    ("alpha.runtime-na", "", "003_cccc.txt"),
+    ("alpha.listed", "", "004_dddd.txt"),
+    ("alpha.stale-listed", "", "004_dddd.txt"),
+    ("alpha.unused", "", "005_eeee.txt"),
 ]
 
 
@@ -98,7 +99,7 @@ def catalogue_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (d / "beta.md").write_text(
         "# beta\n\n"
         + "\n".join(
-            _clause(c, "{fake: '*'}", "005_eeee.txt", True)
+            _clause(c, "", "005_eeee.txt", True)
             for c in ("beta.stat-a", "beta.stat-b", "beta.stat-c")
         ),
         encoding="utf-8",

@@ -15,25 +15,37 @@ from typing import Any
 import pytest
 
 import conformance.adapters as registry
-from conformance.adapters.base import Adapter, Facts
+from conformance.adapters.base import Adapter
+from conformance.profile import Facts, Profile
+
+ZEROS = {"family": "zeros"}
+
+
+def profile(name: str, distribution: str, module: str, **tables: Any) -> Profile:
+    facts = Facts(weight_layout="out_in", default_weight=ZEROS, default_bias=ZEROS, **tables.pop("facts", {}))
+    return Profile(name, distribution, module, "tests/fakes.py", facts, **tables)
+
+
+FAKE_PROFILE = profile(
+    "fake",
+    "fake-framework",
+    "json",
+    facts={"capabilities": frozenset({"block_names"})},
+    unsupported={"alpha.other-only": "fake documents no such behaviour (tests/fakes.py)"},
+)
 
 
 class FakeAdapter(Adapter):
     """An installed framework that needs nothing: the synthetic tests only use
-    its identity and capabilities."""
+    its identity and capabilities. Its profile is built here, not read from a
+    file (no profile.toml lies beside this module)."""
 
-    name = "fake"
-    distribution = "fake-framework"
-    module = "json"
-    facts = Facts(weight_layout="out_in", capabilities=frozenset({"block_names"}))
+    _profile = FAKE_PROFILE
+    name, distribution, module, facts = "fake", "fake-framework", "json", FAKE_PROFILE.facts
 
     @classmethod
     def version(cls) -> str:
         return "1.2.3+cpu"
-
-    @classmethod
-    def deviations_file(cls) -> Path | None:
-        return None
 
     def backend(self) -> str | None:
         return "cpu"
@@ -42,10 +54,9 @@ class FakeAdapter(Adapter):
 class GhostAdapter(Adapter):
     """A registered framework whose module cannot be imported."""
 
-    name = "ghost"
-    distribution = "ghost-framework"
-    module = "conformance_ghost_framework_that_is_not_installed"
-    facts = Facts(weight_layout="out_in")
+    _profile = profile("ghost", "ghost-framework", "conformance_ghost_framework_that_is_not_installed")
+    name, distribution, module = "ghost", "ghost-framework", "conformance_ghost_framework_that_is_not_installed"
+    facts = _profile.facts
 
 
 class _EntryPoint:
@@ -71,3 +82,27 @@ def with_fakes(real: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     registry._entry_points = with_fakes(registry._entry_points)  # type: ignore[method-assign]
+
+
+def fake_profile_text(deviations: list[tuple[str, ...]] | tuple[()] = (), *, capabilities: tuple[str, ...] = ("block_names",)) -> str:
+    """The TOML of ``fake``'s profile (for ``--profile FILE``), with these
+    ``(clause, versions, reason, link[, backend])`` deviations."""
+    lines = [
+        "[framework]",
+        'name = "fake"',
+        'distribution = "fake-framework"',
+        'module = "json"',
+        "",
+        "[facts]",
+        'weight_layout = "out_in"',
+        f"capabilities = {list(capabilities)!r}".replace("'", '"'),
+        'default_weight = {family = "zeros"}',
+        'default_bias = {family = "zeros"}',
+        "",
+        "[unsupported]",
+        f'"alpha.other-only" = "{FAKE_PROFILE.unsupported["alpha.other-only"]}"',
+    ]
+    for d in deviations:
+        lines += ["", "[[deviations]]"]
+        lines += [f'{k} = "{v}"' for k, v in zip(("clause", "versions", "reason", "link", "backend"), d)]
+    return "\n".join(lines) + "\n"

@@ -11,7 +11,8 @@ import pytest
 
 import conformance.properties
 from conformance.adapters import adapter_class, known_frameworks
-from conformance.adapters.base import CAPABILITIES
+from conformance.frameworks import builtin_profiles
+from conformance.profile import CAPABILITIES, FACT_FIELDS
 from conformance.spec import SpecError, catalogue, load_catalogue, parse_file
 
 PROPERTIES = Path(conformance.properties.__file__).parent
@@ -23,7 +24,6 @@ SEED_FILES = {
     "003_b23f146c476ea113.txt",
     "004_f2aec050cfcec49b.txt",
 }
-FRAMEWORKS = {"reference", "torch", "keras", "mxnet", "flax", "paddle"}
 
 GOOD = """# Area
 
@@ -31,7 +31,7 @@ GOOD = """# Area
 id: area.good
 title: A good clause
 statement: The thing MUST hold.
-frameworks: {reference: "*", torch: ">=2.0"}
+requires: [grad_slot]
 sources:
   - {document: 001_3659ca28e40ac9ce.txt, section: "5.2.1", quote: "net[2]"}
 ```
@@ -61,9 +61,10 @@ def test_shipped_catalogue_loads_with_a_version():
             "serialisation", "seeding", "compute"} <= set(cat.areas())
 
 
-def test_every_clause_names_known_frameworks_and_seed_documents():
+def test_every_clause_names_known_capabilities_facts_and_seed_documents():
     for c in catalogue():
-        assert set(c.frameworks) <= FRAMEWORKS, (c.id, c.frameworks)
+        assert set(c.requires) <= CAPABILITIES, (c.id, c.requires)
+        assert set(c.facts) <= set(FACT_FIELDS), (c.id, c.facts)
         for s in c.sources:
             assert s.document in SEED_FILES, (c.id, s.document)
 
@@ -121,7 +122,7 @@ def test_statistical_clauses_have_statistical_tests():
 def test_no_framework_name_inside_properties():
     """Per-framework differences live in adapters and clause params, never as
     `if adapter.name == ...` in a property."""
-    names = "|".join(sorted(FRAMEWORKS | {"tensorflow", "tf", "jax", "gluon", "mx"}))
+    names = "|".join(sorted(set(builtin_profiles()) | {"tensorflow", "tf", "jax", "gluon", "mx"}))
     pattern = re.compile(rf"""(["']({names})["'])|\b(import|from)\s+({names})\b""")
     for path in PROPERTIES.glob("*.py"):
         for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
@@ -129,12 +130,19 @@ def test_no_framework_name_inside_properties():
             assert not pattern.search(code), f"{path.name}:{i} names a framework: {line.strip()}"
 
 
-@pytest.mark.parametrize("name", ["reference", "torch"])
-def test_adapter_capabilities_and_layout_agree_with_the_catalogue(name):
-    cls = adapter_class(name)
-    assert cls.facts.capabilities <= CAPABILITIES
-    layout = catalogue()["access.weight-layout"].param(name, "layout")
-    assert cls.facts.weight_layout == layout, "the adapter converts with a layout the catalogue does not document"
+def test_every_attributed_clause_is_attributed_somewhere():
+    """An attributed clause no profile attributes would never run anywhere."""
+    for c in catalogue():
+        if c.attributed:
+            assert any(c.id in p.attributed for p in builtin_profiles().values()), c.id
+
+
+def test_no_clause_text_names_a_framework_profile_field():
+    """The spec files hold no per-framework data: what was `frameworks:` and
+    `params:` is in the profiles."""
+    for path in (Path(__file__).resolve().parents[1] / "specs").glob("*.md"):
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r"^(frameworks|params):", text, re.M), path.name
 
 
 def test_registry_lists_builtin_frameworks():
@@ -151,9 +159,7 @@ def _write(tmp_path: Path, body: str, name: str = "area.md") -> Path:
 def test_good_file_parses(tmp_path):
     cat = load_catalogue(_write(tmp_path, GOOD))
     [c] = cat.clauses
-    assert c.id == "area.good" and c.applies("torch", "2.13.0+cpu") == (True, "")
-    assert c.applies("torch", "1.13.0")[0] is False
-    assert c.applies("keras", "3.0")[1] == "clause applies to reference, torch only"
+    assert c.id == "area.good" and c.requires == ("grad_slot",) and c.facts == () and not c.attributed
 
 
 @pytest.mark.parametrize(
@@ -163,8 +169,11 @@ def test_good_file_parses(tmp_path):
         (("id: area.good", "id: Area Good"), "id"),
         (("id: area.good", "id: other.good"), "id"),
         (("The thing MUST hold.", "The thing holds."), "statement"),
-        (('torch: ">=2.0"', 'torch: "banana"'), "frameworks"),
-        (('{reference: "*", torch: ">=2.0"}', "[reference]"), "frameworks"),
+        (("requires: [grad_slot]", "requires: [telepathy]"), "requires"),
+        (("requires: [grad_slot]", "requires: grad_slot"), "requires"),
+        (("sources:", "facts: [colour]\nsources:"), "facts"),
+        (("sources:", "attributed: sometimes\nsources:"), "attributed"),
+        (("sources:", "frameworks: {torch: '*'}\nsources:"), "frameworks"),
         (("quote: \"net[2]\"", "quote: \"\""), "sources[0]"),
         (("sources:", "colour: red\nsources:"), "colour"),
         (("sources:", "params: {keras: {layout: in_out}}\nsources:"), "params"),

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from fakes import fake_profile_text
+
 from conformance import cli
 
 PROPS = """
@@ -83,18 +85,18 @@ def test_unlisted_violation_exits_1(
 
 
 def test_listed_deviation_that_holds_exits_1(props: Path, catalogue_dir: Path, tmp_path: Path) -> None:
-    dev = tmp_path / "dev.txt"
-    dev.write_text("alpha.holds | * | thought broken | https://example.org/1\n", encoding="utf-8")
-    assert run(catalogue_dir, tmp_path, "--deviations", str(dev)) == cli.EXIT_UNEXPECTED
+    dev = tmp_path / "profile.toml"
+    dev.write_text(fake_profile_text([("alpha.holds", "*", "thought broken", "https://example.org/1")]), encoding="utf-8")
+    assert run(catalogue_dir, tmp_path, "--profile", str(dev)) == cli.EXIT_UNEXPECTED
 
 
 def test_listed_violation_exits_0(props: Path, catalogue_dir: Path, tmp_path: Path) -> None:
     (props / "test_broken.py").write_text(BROKEN, encoding="utf-8")
-    dev = tmp_path / "dev.txt"
-    dev.write_text("alpha.broken | >=1.2 | known upstream | https://example.org/1\n", encoding="utf-8")
+    dev = tmp_path / "profile.toml"
+    dev.write_text(fake_profile_text([("alpha.broken", ">=1.2", "known upstream", "https://example.org/1")]), encoding="utf-8")
     # In a pytest-xdist worker, too (tests/test_parallel.py: the same report as a serial run).
     workers = ["--workers", "1"] if importlib.util.find_spec("xdist") else []
-    assert run(catalogue_dir, tmp_path, "--deviations", str(dev), *workers) == cli.EXIT_OK
+    assert run(catalogue_dir, tmp_path, "--profile", str(dev), *workers) == cli.EXIT_OK
 
 
 def test_unknown_framework_exits_2(props: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -156,8 +158,8 @@ def test_specs_json_dumps_every_field(catalogue_dir: Path, capsys: pytest.Captur
     assert doc["catalogue_version"] == "test-1"
     clauses = {c["id"]: c for c in doc["clauses"]}
     old = clauses["alpha.old"]
-    assert old["frameworks"] == {"fake": "<1.0"}
-    assert clauses["alpha.holds"]["frameworks"] == {"fake": "*", "other": "*"}
+    assert old["attributed"] is True and clauses["alpha.holds"]["attributed"] is False
+    assert clauses["alpha.needs-cap"]["requires"] == []
     assert old["sources"] == [
         {"document": "002_bbbb.txt", "section": "1.2 Section", "quote": "a quote for alpha.old"}
     ]
@@ -166,9 +168,10 @@ def test_specs_json_dumps_every_field(catalogue_dir: Path, capsys: pytest.Captur
         "title",
         "statement",
         "area",
-        "frameworks",
+        "requires",
+        "facts",
+        "attributed",
         "sources",
-        "params",
         "statistical",
         "notes",
         "file",
@@ -181,7 +184,7 @@ def test_specs_lists_the_catalogue(catalogue_dir: Path, capsys: pytest.CaptureFi
     out = capsys.readouterr().out
     assert out.startswith("catalogue test-1: 13 clauses")
     assert any(
-        line.startswith("alpha.old") and "Title of alpha.old" in line and "[fake <1.0]" in line
+        line.startswith("alpha.old") and "Title of alpha.old" in line and "[attributed]" in line
         for line in out.splitlines()
     )
 

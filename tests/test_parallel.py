@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from conftest import Runner
+from fakes import fake_profile_text
 from test_plugin import DEVIATIONS, STATISTICAL, SYNTHETIC
 
 from conformance.journal import read
@@ -40,9 +41,9 @@ def report_of(r: Runner) -> dict[str, Any]:
 
 def test_xdist_gives_the_serial_report(runner: Runner, child_env: None) -> None:
     runner.pytester.makepyfile(test_synthetic=SYNTHETIC, test_stats=STATISTICAL)
-    (runner.pytester.path / "deviations.txt").write_text(DEVIATIONS, encoding="utf-8")
-    dev = str(runner.pytester.path / "deviations.txt")
-    args = ("--deviations", dev, "--max-examples", "20", "--seed", "7")
+    (runner.pytester.path / "profile.toml").write_text(fake_profile_text(DEVIATIONS), encoding="utf-8")
+    dev = str(runner.pytester.path / "profile.toml")
+    args = ("--profile", dev, "--max-examples", "20", "--seed", "7")
     run_subprocess(runner, *args)
     serial = report_of(runner)
     for p in runner.report_dir.iterdir():

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Runner
+from fakes import fake_profile_text
 
 from conformance.strategies import STAT_EXAMPLES
 
@@ -78,27 +79,26 @@ def test_unused_by_k():
     assert True
 """
 
-DEVIATIONS = """\
-# synthetic known deviations
-alpha.listed       | >=1.0      | documented upstream bug | https://example.org/issues/1
-alpha.stale-listed | *          | fixed long ago          | https://example.org/issues/2
-alpha.holds        | <1.0       | only old versions       | https://example.org/issues/3
-alpha.gone         | *          | clause was removed      | https://example.org/issues/4
-alpha.other-only   | *          | never applies to fake   | https://example.org/issues/5
-"""
+DEVIATIONS = [
+    ("alpha.listed", ">=1.0", "documented upstream bug", "https://example.org/issues/1"),
+    ("alpha.stale-listed", "*", "fixed long ago", "https://example.org/issues/2"),
+    ("alpha.holds", "<1.0", "only old versions", "https://example.org/issues/3"),
+    ("alpha.gone", "*", "clause was removed", "https://example.org/issues/4"),
+    ("alpha.other-only", "*", "never applies to fake", "https://example.org/issues/5"),
+]
 
 
 @pytest.fixture
 def synthetic(runner: Runner) -> Runner:
     runner.pytester.makepyfile(test_synthetic=SYNTHETIC)
-    (runner.pytester.path / "deviations.txt").write_text(DEVIATIONS, encoding="utf-8")
+    (runner.pytester.path / "profile.toml").write_text(fake_profile_text(DEVIATIONS), encoding="utf-8")
     return runner
 
 
 def run_synthetic(r: Runner, *args: str, framework: str = "fake") -> pytest.RunResult:
+    profile = ["--profile", str(r.pytester.path / "profile.toml")] if framework == "fake" else []
     return r.run(
-        "--deviations",
-        str(r.pytester.path / "deviations.txt"),
+        *profile,
         "--max-examples",
         "20",
         "-k",
@@ -133,8 +133,10 @@ def test_verdicts(synthetic: Runner) -> None:
 def test_reasons_and_evidence(synthetic: Runner) -> None:
     run_synthetic(synthetic)
     res = synthetic.results()
-    assert "<1.0" in res["alpha.old"]["reason"]
-    assert "applies to other only" in res["alpha.other-only"]["reason"]
+    assert res["alpha.old"]["reason"].endswith("none attributes it to fake")
+    assert res["alpha.other-only"]["reason"] == (
+        "alpha.other-only: fake does not support alpha.other-only: fake documents no such behaviour (tests/fakes.py)"
+    )
     assert res["alpha.needs-cap"]["reason"] == "fake has no whole model save"
     assert res["alpha.runtime-na"]["reason"] == "fake has no pattern selection"
 
@@ -169,8 +171,8 @@ def test_stale_deviation_entries(synthetic: Runner) -> None:
     run_synthetic(synthetic)
     stale = {s["clause"]: s for s in synthetic.report()["stale_deviations"]}
     assert stale["alpha.gone"]["problem"] == "unknown clause"
-    assert stale["alpha.gone"]["line"] == 5
-    assert stale["alpha.other-only"]["problem"] == "clause does not apply to fake"
+    assert stale["alpha.gone"]["line"] == 4  # the entry's number in [[deviations]]
+    assert stale["alpha.other-only"]["problem"].startswith("clause does not apply: fake does not support")
     assert set(stale) == {"alpha.gone", "alpha.other-only"}
 
 
@@ -184,9 +186,9 @@ def test_known_deviation_that_errors_is_an_error(runner: Runner) -> None:
             raise TypeError("not an assertion")
     """
     )
-    dev = runner.pytester.path / "dev.txt"
-    dev.write_text("alpha.listed | * | bug | https://example.org/1\n", encoding="utf-8")
-    runner.run("--deviations", str(dev)).assert_outcomes(failed=1)
+    dev = runner.pytester.path / "profile.toml"
+    dev.write_text(fake_profile_text([("alpha.listed", "*", "bug", "https://example.org/1")]), encoding="utf-8")
+    runner.run("--profile", str(dev)).assert_outcomes(failed=1)
     r = runner.results()["alpha.listed"]
     assert (r["verdict"], r["expected"]) == ("error", False)
     assert r["evidence"]["message"] == "TypeError: not an assertion"

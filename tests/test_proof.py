@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from conformance import planning
+from conformance.frameworks import builtin_profiles
 from conformance.proof import bench, soak
 from conformance.spec import catalogue
 
@@ -19,7 +21,8 @@ PROOF = Path(__file__).resolve().parent.parent / "reports" / "proof"
 
 
 def _statistical_clauses(framework: str) -> set[str]:
-    return {c.id for c in catalogue().clauses if c.statistical and framework in c.frameworks}
+    profile = builtin_profiles()[framework]
+    return {c.id for c in catalogue().clauses if c.statistical and not planning.not_applicable(c, profile, profile.facts)}
 
 
 # -- the soak ----------------------------------------------------------------------

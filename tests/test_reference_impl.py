@@ -415,8 +415,8 @@ def test_default_init_is_xavier_uniform_and_zero_bias() -> None:
     assert np.abs(w).max() <= bound and np.abs(w).max() > 0.99 * bound
     assert abs(w.std() - bound / np.sqrt(3)) < 0.01 * bound
     assert not np.any(layer.bias.data)
-    # the law the catalogue documents for the reference is this one
-    law = catalogue()["default-init.documented-weight"].params["reference"]
+    # the law the profile documents for the reference is this one
+    law = ReferenceAdapter.facts.law("weight")  # the reference's profile
     assert (law["family"], law["fan"]) == ("uniform", "fan_avg")
     assert np.isclose(np.sqrt(law["scale"] / ((200 + 300) / 2)), bound)
 

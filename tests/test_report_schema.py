@@ -11,6 +11,7 @@ from typing import Any
 import jsonschema
 import pytest
 from conftest import Runner
+from fakes import fake_profile_text
 
 from conformance.reporting import json_report, markdown
 from conformance.reporting.json_report import ReportInvalid
@@ -51,11 +52,10 @@ def test_stat(stat):
 @pytest.fixture
 def report(runner: Runner) -> dict[str, Any]:
     runner.pytester.makepyfile(test_mixed=MIXED)
-    dev = runner.pytester.path / "dev.txt"
-    dev.write_text(
-        "alpha.listed | * | known | https://example.org/1\nalpha.gone | * | x | https://example.org/2\n"
-    )
-    runner.run("--deviations", str(dev), "--max-examples", "10")
+    dev = runner.pytester.path / "profile.toml"
+    dev.write_text(fake_profile_text([("alpha.listed", "*", "known", "https://example.org/1"),
+                                      ("alpha.gone", "*", "x", "https://example.org/2")]))
+    runner.run("--profile", str(dev), "--max-examples", "10")
     return runner.report()
 
 

@@ -71,9 +71,10 @@ def test_by_default_repeats_are_drawn() -> None:
 
 
 class _NoRepeats(ReferenceAdapter):
-    facts = replace(
-        ReferenceAdapter.facts, capabilities=ReferenceAdapter.facts.capabilities - {"repeated_child"}
-    )
+    def __init__(self) -> None:
+        profile = ReferenceAdapter.default_profile()
+        facts = replace(profile.facts, capabilities=profile.facts.capabilities - {"repeated_child"})
+        super().__init__(replace(profile, facts=facts))
 
 
 def test_build_rejects_what_the_framework_cannot_hold_unless_asked_as_given() -> None:

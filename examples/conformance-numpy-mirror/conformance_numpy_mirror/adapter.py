@@ -19,6 +19,7 @@ and each declared in the profile:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path as FsPath
 from typing import Any
 
@@ -33,7 +34,7 @@ from conformance.reference import nn
 STRICT = {"strict": True, "non-strict": False}
 
 #: framework-neutral initialiser kinds -> the framework's initialiser classes
-INITIALIZERS = {
+INITIALIZERS: dict[str, Callable[[Init], rinit.Initializer]] = {
     "zeros": lambda s: rinit.Zeros(),
     "constant": lambda s: rinit.Constant(s.value),
     "normal": lambda s: rinit.Normal(s.mean, s.std),

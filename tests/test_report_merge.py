@@ -549,7 +549,7 @@ def test_without_matplotlib_the_command_says_how_to_install_it(
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib raises ImportError
     before = snapshot(keras_dir)
     assert cli.main(["report", str(keras_dir)]) == cli.EXIT_NOT_INSTALLED
-    assert "pip install 'conformance[report]'" in capsys.readouterr().err
+    assert "pip install 'param-conformance[report]'" in capsys.readouterr().err
     assert snapshot(keras_dir) == before
 
 

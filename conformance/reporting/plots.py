@@ -22,7 +22,7 @@ import io
 from collections.abc import Sequence
 from typing import Any
 
-INSTALL_HINT = "pip install 'conformance[report]'"
+INSTALL_HINT = "pip install 'param-conformance[report]'"
 # The arrays of each kind of plot, all of one length; a null entry is a
 # non-finite number and is not drawn.
 PLOT_ARRAYS = {

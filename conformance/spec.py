@@ -32,13 +32,14 @@ matter holds ``catalogue_version``. A malformed file raises
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
+
 ID_RE = re.compile(r"^[a-z][a-z0-9-]*(\.[a-z0-9][a-z0-9-]*)+$")
 STATEMENT_RE = re.compile(r"\b(MUST|SHOULD)( NOT)?\b")
 BLOCK_RE = re.compile(r"^```clause[ \t]*\n(.*?)^```[ \t]*$", re.S | re.M)

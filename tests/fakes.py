@@ -9,7 +9,6 @@ directory on ``PYTHONPATH``): pytest processes that a test starts, such as
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import conformance.properties
-from conformance.adapters import adapter_class, known_frameworks
+from conformance.adapters import known_frameworks
 from conformance.frameworks import builtin_profiles
 from conformance.profile import CAPABILITIES, FACT_FIELDS
 from conformance.spec import SpecError, catalogue, load_catalogue, parse_file

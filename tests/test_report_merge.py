@@ -459,7 +459,7 @@ BREAKAGES = {
     "no schema_version": (lambda p: p.write_text('{"hello": 1}'), "no schema_version"),
     "wrong schema": (_set("results", "none"), "does not match the report schema"),
     "missing field": (_set("seed", None), "seed"),
-    "inconsistent summary": (_set("summary", {**{v: 0 for v in VERDICTS}, "unexpected": 0}), "summary/holds"),
+    "inconsistent summary": (_set("summary", {**dict.fromkeys(VERDICTS, 0), "unexpected": 0}), "summary/holds"),
     "other major version": (_set("schema_version", "2.0"), "schema_version 2.0 is not supported"),
     "not MAJOR.MINOR": (_set("schema_version", "1"), "is not MAJOR.MINOR"),
 }

@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import UnsatisfiedAssumption
 
 from conformance import runconfig
-from conformance.frameworks.reference.adapter import ReferenceAdapter
 from conformance.arch import Arch, Dense, ReLU, Sequential
+from conformance.frameworks.reference.adapter import ReferenceAdapter
 from conformance.properties._support import build
 from conformance.strategies import CHAPTER_TIED, KERAS_TIED, architectures, block_names
 

@@ -34,12 +34,12 @@ import numpy as np
 from scipy import special
 from scipy import stats as sps
 
+from conformance import planning
+from conformance.frameworks import builtin_profiles
 from conformance.properties import test_builtin_init as builtin
 from conformance.properties import test_custom_init as custom
 from conformance.properties import test_default_init as default
 from conformance.properties._laws import SCORE_CLIP, TRUNCATED_STD, check_law, scale_of
-from conformance import planning
-from conformance.frameworks import builtin_profiles
 from conformance.spec import catalogue
 from conformance.stats import DEFAULT_BUDGET, StatRecorder, truncated_normal_cdf
 from conformance.strategies import BIAS_IN, BIAS_OUT, FAN_APART, FAN_HIGH, FAN_LOW, STAT_EXAMPLES

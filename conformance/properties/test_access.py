@@ -91,7 +91,7 @@ def test_indices_count_parameter_free_layers(adapter, layers, widths, seed):
         if isinstance(node, Dense):
             use = arch.dense_uses()[dense_seen]
             dense_seen += 1
-            shape = dict((k, adapter.shape(p)) for k, p in params).get("weight")
+            shape = {k: adapter.shape(p) for k, p in params}.get("weight")
             want = adapter.native_shape("weight", use.in_features, node.units)
             assert shape == want, (
                 f"index {i} should be dense layer #{dense_seen} ({use.in_features} -> {node.units}), "

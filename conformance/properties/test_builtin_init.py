@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pytest
 from hypothesis import example, given
+from hypothesis import strategies as st
 
 from conformance.adapters.base import Init
 from conformance.properties._laws import CHECKS_PER_LAW, TRUNCATED_STD, check_law
@@ -26,7 +27,6 @@ from conformance.strategies import (
     sigmas,
     statistical_settings,
 )
-from hypothesis import strategies as st
 
 
 def _initialised_weight(adapter, seed: int, n_in: int, n_out: int, init: Init) -> np.ndarray:

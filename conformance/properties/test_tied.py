@@ -211,7 +211,7 @@ def test_ties_survive_save_and_load(adapter, arch, seeds_, value):
         for mode in adapter.facts.load_modes:
             model = adapter.load_weights(build(adapter, arch, seeds_[1]), path, mode)
             _assert_tied(adapter, model, arch, f"after loading in mode {mode!r}")
-            for key, uses in arch.tied_groups().items():
+            for uses in arch.tied_groups().values():
                 adapter.assign(adapter.param_at(model, uses[0].path, "weight"), (0, 0), np.float32(value))
                 for use in uses[1:]:
                     got = adapter.read(adapter.param_at(model, use.path, "weight"))[0, 0]

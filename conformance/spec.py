@@ -32,7 +32,8 @@ matter holds ``catalogue_version``. A malformed file raises
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -97,20 +98,21 @@ class Clause:
 class Catalogue:
     version: str
     clauses: tuple[Clause, ...]
+    _by_id: dict[str, Clause] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_id", {c.id: c for c in self.clauses})
 
     def __getitem__(self, clause_id: str) -> Clause:
         try:
-            return self._by_id[clause_id]  # type: ignore[attr-defined, no-any-return]
+            return self._by_id[clause_id]
         except KeyError:
             raise KeyError(f"no clause {clause_id!r} in the catalogue") from None
 
     def __contains__(self, clause_id: object) -> bool:
-        return clause_id in self._by_id  # type: ignore[attr-defined]
+        return clause_id in self._by_id
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Clause]:
         return iter(self.clauses)
 
     def __len__(self) -> int:

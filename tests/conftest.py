@@ -134,7 +134,7 @@ class Runner:
     def report(self) -> dict[str, Any]:
         files = sorted(self.report_dir.glob("conformance-*.json"))
         assert len(files) == 1, files
-        return json.loads(files[0].read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+        return json.loads(files[0].read_text(encoding="utf-8"))
 
     def results(self) -> dict[str, dict[str, Any]]:
         return {r["spec"]: r for r in self.report()["results"]}

@@ -66,7 +66,7 @@ def report(
     name: str, version: str | None, backend: str | None, results: list[dict[str, Any]]
 ) -> dict[str, Any]:
     """A complete, valid report of ``results``."""
-    summary = {v: sum(r["verdict"] == v for r in results) for v in VERDICTS}
+    summary: dict[str, int] = {v: sum(r["verdict"] == v for r in results) for v in VERDICTS}
     summary["unexpected"] = sum(not r["expected"] for r in results)
     return {
         "schema_version": SCHEMA_VERSION,
@@ -105,7 +105,7 @@ def matrix_of(text: str) -> str:
 def qq_record(n: int, passed: bool = True) -> dict[str, Any]:
     probs = [(i + 0.5) / 20 for i in range(20)]
     law = [(p - 0.5) * 2 for p in probs]
-    sample = [q * (1.0 if passed else 1.6) for q in law]
+    sample: list[float | None] = [q * (1.0 if passed else 1.6) for q in law]
     sample[3] = None  # a non-finite quantile is null and is not drawn
     return {
         "label": f"weights of Dense({n} -> {n})",

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from scipy import special
@@ -83,8 +83,9 @@ def plan_of(test: Callable[..., Any]) -> Plan:
     return Plan(clause.args[0], int(stat.kwargs["checks"]), int(stat.kwargs.get("explicit", 0)))
 
 
-def explicit_fans(test: Callable[..., Any]) -> list[tuple[int, int]]:
-    """The ``fan`` of every @example of a property (Hypothesis keeps them on the inner test)."""
+def explicit_fans(test: Any) -> list[tuple[int, int]]:
+    """The ``fan`` of every @example of a property ``test`` (a Hypothesis test,
+    which keeps them on its inner test)."""
     return [tuple(e.kwargs["fan"]) for e in test.hypothesis.inner_test.hypothesis_explicit_examples]
 
 
@@ -99,11 +100,11 @@ def statistical_tests(framework: str) -> int:
 
 
 #: the profile fact holding the law each default-init clause checks
-_LAW_FACT = {"default-init.documented-weight": "weight", "default-init.documented-bias": "bias"}
+_LAW_FACT: dict[str, Literal["weight", "bias"]] = {"default-init.documented-weight": "weight", "default-init.documented-bias": "bias"}
 
 
 def documented(clause: str, framework: str) -> dict[str, Any]:
-    law = builtin_profiles()[framework].facts.law(_LAW_FACT[clause])  # type: ignore[arg-type]
+    law = builtin_profiles()[framework].facts.law(_LAW_FACT[clause])
     return {k: v for k, v in law.items() if k != "doc"}
 
 

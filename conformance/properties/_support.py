@@ -97,7 +97,7 @@ def assert_close(actual: np.ndarray, expected: np.ndarray, tol: np.ndarray | flo
     bad = ~(err <= tol)  # NaN counts as bad
     if bad.any():
         i = tuple(int(j) for j in np.argwhere(bad)[0])
-        t = tol if np.isscalar(tol) else np.broadcast_to(tol, err.shape)[i]
+        t = np.broadcast_to(tol, err.shape)[i]
         raise AssertionError(
             f"{what}: {int(bad.sum())} of {err.size} entries differ beyond tolerance; "
             f"first at {i}: got {actual[i]!r}, expected {expected[i]!r}, |diff|={err[i]:.3g} > tol={t:.3g}"

@@ -136,7 +136,9 @@ def _parse_clause(raw: Any, file: str, index: int) -> Clause:
         if key not in REQUIRED and key not in OPTIONAL:
             raise SpecError(file, label, key, f"unknown field; allowed: {', '.join(REQUIRED + OPTIONAL)}")
     if not isinstance(cid, str) or not ID_RE.match(cid):
-        raise SpecError(file, label, "id", f"{cid!r} is not of the form area.name (lowercase, dash-separated)")
+        raise SpecError(
+            file, label, "id", f"{cid!r} is not of the form area.name (lowercase, dash-separated)"
+        )
     area = Path(file).stem
     if cid.split(".", 1)[0] != area:
         raise SpecError(file, label, "id", f"id must start with the file's area {area!r}")
@@ -152,8 +154,12 @@ def _parse_clause(raw: Any, file: str, index: int) -> Clause:
         raise SpecError(file, label, "sources", "must be a list of {document, section, quote}")
     sources = []
     for j, s in enumerate(srcs):
-        if not isinstance(s, dict) or any(not isinstance(s.get(k), str) or not s.get(k) for k in SOURCE_FIELDS):
-            raise SpecError(file, label, f"sources[{j}]", f"needs non-empty strings {', '.join(SOURCE_FIELDS)}")
+        if not isinstance(s, dict) or any(
+            not isinstance(s.get(k), str) or not s.get(k) for k in SOURCE_FIELDS
+        ):
+            raise SpecError(
+                file, label, f"sources[{j}]", f"needs non-empty strings {', '.join(SOURCE_FIELDS)}"
+            )
         extra = set(s) - set(SOURCE_FIELDS)
         if extra:
             raise SpecError(file, label, f"sources[{j}]", f"unknown keys {sorted(extra)}")
@@ -232,7 +238,9 @@ def load_catalogue(directory: Path | None = None) -> Catalogue:
     front = FRONT_RE.match(readme.read_text(encoding="utf-8"))
     meta = yaml.load(front.group(1), Loader=_LOADER) if front else None
     if not isinstance(meta, dict) or not isinstance(meta.get("catalogue_version"), str):
-        raise SpecError(readme.name, None, "catalogue_version", "front matter must set a string catalogue_version")
+        raise SpecError(
+            readme.name, None, "catalogue_version", "front matter must set a string catalogue_version"
+        )
     clauses: list[Clause] = []
     seen: dict[str, str] = {}
     for path in sorted(directory.glob("*.md")):

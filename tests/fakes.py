@@ -54,7 +54,11 @@ class GhostAdapter(Adapter):
     """A registered framework whose module cannot be imported."""
 
     _profile = profile("ghost", "ghost-framework", "conformance_ghost_framework_that_is_not_installed")
-    name, distribution, module = "ghost", "ghost-framework", "conformance_ghost_framework_that_is_not_installed"
+    name, distribution, module = (
+        "ghost",
+        "ghost-framework",
+        "conformance_ghost_framework_that_is_not_installed",
+    )
     facts = _profile.facts
 
 

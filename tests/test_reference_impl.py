@@ -319,7 +319,10 @@ def test_load_state_dict_strictness_and_tie_disagreement() -> None:
 
 
 def test_weight_file_round_trips_odd_keys_exactly(tmp_path: FsPath) -> None:
-    sd: dict[str, np.ndarray] = {"block 1.é-x.weight": np.arange(6, dtype=np.float32).reshape(2, 3), "名前.\"q'.bias": np.ones(2)}
+    sd: dict[str, np.ndarray] = {
+        "block 1.é-x.weight": np.arange(6, dtype=np.float32).reshape(2, 3),
+        "名前.\"q'.bias": np.ones(2),
+    }
     path = tmp_path / "w.params"  # no .npz suffix: the file must be written at exactly this path
     nn.save(sd, path)
     assert path.exists() and not (tmp_path / "w.params.npz").exists()

@@ -100,7 +100,10 @@ def statistical_tests(framework: str) -> int:
 
 
 #: the profile fact holding the law each default-init clause checks
-_LAW_FACT: dict[str, Literal["weight", "bias"]] = {"default-init.documented-weight": "weight", "default-init.documented-bias": "bias"}
+_LAW_FACT: dict[str, Literal["weight", "bias"]] = {
+    "default-init.documented-weight": "weight",
+    "default-init.documented-bias": "bias",
+}
 
 
 def documented(clause: str, framework: str) -> dict[str, Any]:
@@ -618,8 +621,8 @@ whose side depends on which fan is larger, the worse side's miss), the
 explicit example's own power where the claim rests on it, and, for the
 "differ" check, the chance that all k (E + e) checks of a correct framework
 reject (a framework whose range ignores a fan passes that check with
-probability at most its alpha, by construction). The smallest detectable deviation is the one nearest to none whose
-analytic power at n is {power}.
+probability at most its alpha, by construction). The smallest detectable
+deviation is the one nearest to none whose analytic power at n is {power}.
 
 How the power is computed:
 

@@ -84,7 +84,9 @@ def forward_tolerance(adapter: Adapter, arch: Arch, values: Values, x: np.ndarra
     return adapter.facts.atol + adapter.facts.rtol * bound
 
 
-def grad_tolerance(adapter: Adapter, arch: Arch, values: Values, x: np.ndarray, upstream: np.ndarray) -> Values:
+def grad_tolerance(
+    adapter: Adapter, arch: Arch, values: Values, x: np.ndarray, upstream: np.ndarray
+) -> Values:
     bound = functional.grads(arch, abs_values(values), np.abs(x).astype(np.float64), np.abs(upstream))
     return {k: adapter.facts.atol + adapter.facts.rtol * b for k, b in bound.items()}
 

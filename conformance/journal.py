@@ -56,6 +56,10 @@ class Results:
         if event == "run":
             if self.run is None:  # a restarted process plans the same run again
                 self.run = record["run"]
+        elif event == "end":
+            self.exitstatus.append(int(record["exitstatus"]))
+        elif not isinstance(nodeid, str):
+            return  # a test's event naming no test: malformed, skipped like a torn line
         elif event == "started":
             self.in_flight[nodeid] = time.monotonic()
         elif event == "finished":
@@ -64,8 +68,6 @@ class Results:
         elif event == "crashed":
             self.in_flight.pop(nodeid, None)
             self.crashed[nodeid] = (record["reason"], record.get("message"))
-        elif event == "end":
-            self.exitstatus.append(int(record["exitstatus"]))
 
     @property
     def done(self) -> set[str]:

@@ -64,7 +64,9 @@ def plan_deviations(
             if why is not None:
                 problem = f"clause does not apply: {why}"
         if problem:
-            plan.stale.append({"clause": d.clause, **d.as_dict(), "file": d.file, "line": d.line, "problem": problem})
+            plan.stale.append(
+                {"clause": d.clause, **d.as_dict(), "file": d.file, "line": d.line, "problem": problem}
+            )
         elif d.matches(d.clause, version, backend):
             plan.matched.setdefault(d.clause, d)
     return plan

@@ -203,7 +203,9 @@ def _law(raw: Any, file: str, where: str) -> dict[str, Any]:
     if family not in LAW_FAMILIES:
         raise ProfileError(file, where, f"family must be one of {', '.join(LAW_FAMILIES)}, got {family!r}")
     if family != "zeros" and not ({"bound", "std"} & set(raw)) and raw.get("fan") not in FANS:
-        raise ProfileError(file, where, f"a {family} law needs a fixed bound/std or a fan of {', '.join(FANS)}")
+        raise ProfileError(
+            file, where, f"a {family} law needs a fixed bound/std or a fan of {', '.join(FANS)}"
+        )
     return dict(raw)
 
 
@@ -226,7 +228,9 @@ def _facts(raw: Any, file: str, where: str, *, partial: bool) -> dict[str, Any]:
             if key == "capabilities":
                 unknown = sorted(set(value) - CAPABILITIES)
                 if unknown:
-                    raise ProfileError(file, here, f"unknown capabilities {unknown}; known: {sorted(CAPABILITIES)}")
+                    raise ProfileError(
+                        file, here, f"unknown capabilities {unknown}; known: {sorted(CAPABILITIES)}"
+                    )
                 value = frozenset(value)
             else:
                 if not value:
@@ -277,7 +281,9 @@ def _deviations(raw: Any, file: str) -> tuple[Deviation, ...]:
             raise ProfileError(file, where, "must be a table")
         extra = set(d) - set(DEVIATION_KEYS)
         if extra:
-            raise ProfileError(file, where, f"unknown keys {sorted(extra)}; allowed: {', '.join(DEVIATION_KEYS)}")
+            raise ProfileError(
+                file, where, f"unknown keys {sorted(extra)}; allowed: {', '.join(DEVIATION_KEYS)}"
+            )
         for key in DEVIATION_KEYS[:4]:
             if not isinstance(d.get(key), str) or not d[key].strip():
                 raise ProfileError(file, where, f"needs a non-empty string {key!r}")
@@ -287,7 +293,9 @@ def _deviations(raw: Any, file: str) -> tuple[Deviation, ...]:
         backend = d.get("backend")
         if backend is not None and (not isinstance(backend, str) or not backend):
             raise ProfileError(file, where, "backend must be a non-empty string")
-        out.append(Deviation(d["clause"], d["versions"], " ".join(d["reason"].split()), d["link"], file, i, backend))
+        out.append(
+            Deviation(d["clause"], d["versions"], " ".join(d["reason"].split()), d["link"], file, i, backend)
+        )
     return tuple(out)
 
 

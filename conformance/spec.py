@@ -32,6 +32,7 @@ matter holds ``catalogue_version``. A malformed file raises
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -39,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 ID_RE = re.compile(r"^[a-z][a-z0-9-]*(\.[a-z0-9][a-z0-9-]*)+$")
 STATEMENT_RE = re.compile(r"\b(MUST|SHOULD)( NOT)?\b")
 BLOCK_RE = re.compile(r"^```clause[ \t]*\n(.*?)^```[ \t]*$", re.S | re.M)
@@ -96,20 +98,21 @@ class Clause:
 class Catalogue:
     version: str
     clauses: tuple[Clause, ...]
+    _by_id: dict[str, Clause] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_id", {c.id: c for c in self.clauses})
 
     def __getitem__(self, clause_id: str) -> Clause:
         try:
-            return self._by_id[clause_id]  # type: ignore[attr-defined, no-any-return]
+            return self._by_id[clause_id]
         except KeyError:
             raise KeyError(f"no clause {clause_id!r} in the catalogue") from None
 
     def __contains__(self, clause_id: object) -> bool:
-        return clause_id in self._by_id  # type: ignore[attr-defined]
+        return clause_id in self._by_id
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Clause]:
         return iter(self.clauses)
 
     def __len__(self) -> int:
@@ -133,7 +136,9 @@ def _parse_clause(raw: Any, file: str, index: int) -> Clause:
         if key not in REQUIRED and key not in OPTIONAL:
             raise SpecError(file, label, key, f"unknown field; allowed: {', '.join(REQUIRED + OPTIONAL)}")
     if not isinstance(cid, str) or not ID_RE.match(cid):
-        raise SpecError(file, label, "id", f"{cid!r} is not of the form area.name (lowercase, dash-separated)")
+        raise SpecError(
+            file, label, "id", f"{cid!r} is not of the form area.name (lowercase, dash-separated)"
+        )
     area = Path(file).stem
     if cid.split(".", 1)[0] != area:
         raise SpecError(file, label, "id", f"id must start with the file's area {area!r}")
@@ -149,8 +154,12 @@ def _parse_clause(raw: Any, file: str, index: int) -> Clause:
         raise SpecError(file, label, "sources", "must be a list of {document, section, quote}")
     sources = []
     for j, s in enumerate(srcs):
-        if not isinstance(s, dict) or any(not isinstance(s.get(k), str) or not s.get(k) for k in SOURCE_FIELDS):
-            raise SpecError(file, label, f"sources[{j}]", f"needs non-empty strings {', '.join(SOURCE_FIELDS)}")
+        if not isinstance(s, dict) or any(
+            not isinstance(s.get(k), str) or not s.get(k) for k in SOURCE_FIELDS
+        ):
+            raise SpecError(
+                file, label, f"sources[{j}]", f"needs non-empty strings {', '.join(SOURCE_FIELDS)}"
+            )
         extra = set(s) - set(SOURCE_FIELDS)
         if extra:
             raise SpecError(file, label, f"sources[{j}]", f"unknown keys {sorted(extra)}")
@@ -229,7 +238,9 @@ def load_catalogue(directory: Path | None = None) -> Catalogue:
     front = FRONT_RE.match(readme.read_text(encoding="utf-8"))
     meta = yaml.load(front.group(1), Loader=_LOADER) if front else None
     if not isinstance(meta, dict) or not isinstance(meta.get("catalogue_version"), str):
-        raise SpecError(readme.name, None, "catalogue_version", "front matter must set a string catalogue_version")
+        raise SpecError(
+            readme.name, None, "catalogue_version", "front matter must set a string catalogue_version"
+        )
     clauses: list[Clause] = []
     seen: dict[str, str] = {}
     for path in sorted(directory.glob("*.md")):

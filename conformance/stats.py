@@ -169,7 +169,9 @@ def _floats(a: np.ndarray) -> list[float | None]:
     return [float(v) if np.isfinite(v) else None for v in np.asarray(a, dtype=np.float64)]
 
 
-def _ppf(cdf: Callable[[np.ndarray], np.ndarray] | str, args: tuple[float, ...]) -> Callable[[np.ndarray], np.ndarray] | None:
+def _ppf(
+    cdf: Callable[[np.ndarray], np.ndarray] | str, args: tuple[float, ...]
+) -> Callable[[np.ndarray], np.ndarray] | None:
     """The quantile function of the law whose ``cdf`` a KS check was given: a
     scipy distribution's own ``ppf`` (``sps.norm.cdf``, ``sps.uniform(...).cdf``
     or a distribution name); None for a bare function, which has none."""
@@ -185,16 +187,24 @@ def qq(sample: np.ndarray, ppf: Callable[[np.ndarray], np.ndarray] | None) -> di
     ``PLOT_PROBABILITIES`` (None when the law has no quantile function)."""
     if ppf is None or np.asarray(sample).size == 0:
         return None
-    return {"kind": "qq", "probabilities": _floats(PLOT_PROBABILITIES),
-            "sample": _floats(np.quantile(sample, PLOT_PROBABILITIES)), "law": _floats(ppf(PLOT_PROBABILITIES))}
+    return {
+        "kind": "qq",
+        "probabilities": _floats(PLOT_PROBABILITIES),
+        "sample": _floats(np.quantile(sample, PLOT_PROBABILITIES)),
+        "law": _floats(ppf(PLOT_PROBABILITIES)),
+    }
 
 
 def qq2(a: np.ndarray, b: np.ndarray) -> dict[str, Any] | None:
     """Two-sample QQ data: both samples' quantiles at ``PLOT_PROBABILITIES``."""
     if np.asarray(a).size == 0 or np.asarray(b).size == 0:
         return None
-    return {"kind": "qq2", "probabilities": _floats(PLOT_PROBABILITIES),
-            "a": _floats(np.quantile(a, PLOT_PROBABILITIES)), "b": _floats(np.quantile(b, PLOT_PROBABILITIES))}
+    return {
+        "kind": "qq2",
+        "probabilities": _floats(PLOT_PROBABILITIES),
+        "a": _floats(np.quantile(a, PLOT_PROBABILITIES)),
+        "b": _floats(np.quantile(b, PLOT_PROBABILITIES)),
+    }
 
 
 def counts(observed: np.ndarray, expected: np.ndarray, labels: list[str] | None = None) -> dict[str, Any]:

@@ -207,7 +207,7 @@ def supervise(
             excerpt = tail.excerpt()
             for nodeid in lost:
                 reason = f"{why} while running {nodeid}"
-                rec = {"event": "crashed", "nodeid": nodeid, "reason": reason,
+                rec: dict[str, str | None] = {"event": "crashed", "nodeid": nodeid, "reason": reason,
                        "message": f"{reason}\n{excerpt}".strip()}
                 results.apply(rec)
                 writer.write(rec)

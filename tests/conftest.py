@@ -14,13 +14,13 @@ from typing import Any
 # before pytester's in-process runs: those forget modules first imported inside
 # a run, so each run would import them again (slow), and a C extension such as
 # numpy's cannot be loaded twice in one process.
-import hypothesis.strategies  # noqa: F401, I001
+import hypothesis.strategies  # noqa: F401
 import numpy as np
 import pytest
 from fakes import FakeAdapter, GhostAdapter, with_fakes
 
 import conformance.adapters as registry
-import conformance.reporting  # noqa: F401
+import conformance.reporting
 import conformance.stats  # noqa: F401
 
 HERE = Path(__file__).resolve().parent
@@ -134,7 +134,7 @@ class Runner:
     def report(self) -> dict[str, Any]:
         files = sorted(self.report_dir.glob("conformance-*.json"))
         assert len(files) == 1, files
-        return json.loads(files[0].read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+        return json.loads(files[0].read_text(encoding="utf-8"))
 
     def results(self) -> dict[str, dict[str, Any]]:
         return {r["spec"]: r for r in self.report()["results"]}

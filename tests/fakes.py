@@ -8,8 +8,7 @@ directory on ``PYTHONPATH``): pytest processes that a test starts, such as
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
@@ -55,7 +54,11 @@ class GhostAdapter(Adapter):
     """A registered framework whose module cannot be imported."""
 
     _profile = profile("ghost", "ghost-framework", "conformance_ghost_framework_that_is_not_installed")
-    name, distribution, module = "ghost", "ghost-framework", "conformance_ghost_framework_that_is_not_installed"
+    name, distribution, module = (
+        "ghost",
+        "ghost-framework",
+        "conformance_ghost_framework_that_is_not_installed",
+    )
     facts = _profile.facts
 
 
@@ -81,10 +84,12 @@ def with_fakes(real: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    registry._entry_points = with_fakes(registry._entry_points)  # type: ignore[method-assign]
+    registry._entry_points = with_fakes(registry._entry_points)
 
 
-def fake_profile_text(deviations: list[tuple[str, ...]] | tuple[()] = (), *, capabilities: tuple[str, ...] = ("block_names",)) -> str:
+def fake_profile_text(
+    deviations: Sequence[tuple[str, ...]] = (), *, capabilities: tuple[str, ...] = ("block_names",)
+) -> str:
     """The TOML of ``fake``'s profile (for ``--profile FILE``), with these
     ``(clause, versions, reason, link[, backend])`` deviations."""
     lines = [

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import conformance.properties
-from conformance.adapters import adapter_class, known_frameworks
+from conformance.adapters import known_frameworks
 from conformance.frameworks import builtin_profiles
 from conformance.profile import CAPABILITIES, FACT_FIELDS
 from conformance.spec import SpecError, catalogue, load_catalogue, parse_file
@@ -57,8 +57,8 @@ def test_shipped_catalogue_loads_with_a_version():
     cat = catalogue()
     assert re.fullmatch(r"\d+\.\d+\.\d+", cat.version)
     assert len(cat) >= 40
-    assert {"access", "naming", "default-init", "builtin-init", "custom-init", "assignment", "deferred", "tied",
-            "serialisation", "seeding", "compute"} <= set(cat.areas())
+    assert {"access", "naming", "default-init", "builtin-init", "custom-init", "assignment", "deferred",
+            "tied", "serialisation", "seeding", "compute"} <= set(cat.areas())
 
 
 def test_every_clause_names_known_capabilities_facts_and_seed_documents():
@@ -112,7 +112,9 @@ def test_statistical_clauses_have_statistical_tests():
     for path in PROPERTIES.glob("test_*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.FunctionDef):
-                decs = {getattr(d.func, "attr", ""): d for d in node.decorator_list if isinstance(d, ast.Call)}
+                decs = {
+                    getattr(d.func, "attr", ""): d for d in node.decorator_list if isinstance(d, ast.Call)
+                }
                 if "statistical" in decs and "clause" in decs:
                     stat_tests.update(ast.literal_eval(a) for a in decs["clause"].args)
     declared = {c.id for c in catalogue() if c.statistical}
@@ -236,6 +238,8 @@ def test_every_property_carries_the_run_settings():
                 continue
             where = f"{path.name}::{node.name}"
             if "statistical" in names:
-                assert "statistical_settings" in names, f"{where} is statistical but lacks @statistical_settings"
+                assert "statistical_settings" in names, (
+                    f"{where} is statistical but lacks @statistical_settings"
+                )
             else:
                 assert "property_settings" in names, f"{where} lacks @property_settings"

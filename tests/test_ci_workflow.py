@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-NOT_FRAMEWORKS = {"tests", "report"}
+NOT_FRAMEWORKS = {"lint", "tests", "report"}
 
 
 def _tox() -> configparser.ConfigParser:
@@ -44,6 +44,13 @@ def test_the_workflow_merges_after_the_framework_jobs_and_runs_the_tests() -> No
     steps = [s.get("run", "") for s in jobs["matrix"]["steps"]]
     assert "conformance report merged" in steps
     assert "tox -e tests" in [s.get("run", "") for s in jobs["tests"]["steps"]]
+
+
+def test_the_lint_gates_run_in_the_workflow_and_in_ci_run_but_not_in_the_catalogue_label() -> None:
+    assert "tox -e lint" in [s.get("run", "") for s in _workflow()["jobs"]["lint"]["steps"]]
+    assert re.search(r"^run lint tox -e lint\b", (ROOT / ".ci" / "run").read_text(encoding="utf-8"), re.M)
+    ci = _names(_tox()["tox"]["labels"].split("=", 1)[1])
+    assert "lint" not in ci, "`tox -m ci` would run lint a second time after .ci/run's own step"
 
 
 def test_the_report_env_runs_last_after_every_framework_env() -> None:

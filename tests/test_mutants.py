@@ -86,7 +86,9 @@ def test_a_mutant_changes_behaviour_only_while_applied() -> None:
     def shared_grad() -> np.ndarray:
         model = build(adapter, CHAPTER_TIED, 0)
         adapter.backward(model, np.ones((2, 4), np.float32), np.ones((2, 1), np.float32))
-        return adapter.grad(adapter.param_at(model, (2,), "weight"))
+        g = adapter.grad(adapter.param_at(model, (2,), "weight"))
+        assert g is not None
+        return g
 
     plain_values, plain_grad = values(7), shared_grad()
     with MUTANTS["seed-not-global"].applied():

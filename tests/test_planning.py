@@ -4,6 +4,7 @@ and which known deviations cover which clause."""
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import pytest
 
@@ -16,8 +17,8 @@ from conformance.spec import Catalogue, Clause, Source, catalogue
 SRC = (Source("001_x.txt", "1", "q"),)
 
 
-def clause(cid: str, **kw: object) -> Clause:
-    return Clause(cid, "t", "It MUST.", SRC, "area.md", **kw)  # type: ignore[arg-type]
+def clause(cid: str, **kw: Any) -> Clause:
+    return Clause(cid, "t", "It MUST.", SRC, "area.md", **kw)
 
 
 CAT = Catalogue("t", (
@@ -41,13 +42,18 @@ def test_a_plain_clause_applies_to_every_framework() -> None:
 
 def test_a_missing_capability_says_what_it_is() -> None:
     why = planning.not_applicable(CAT["area.needs"], PROFILE, PROFILE.facts)
-    assert why == "demo has no grad slot (parameters that hold their gradient (p.grad, p.grad()), filled by a backward pass)"
+    assert why == (
+        "demo has no grad slot "
+        "(parameters that hold their gradient (p.grad, p.grad()), filled by a backward pass)"
+    )
     with_slot = dataclasses.replace(PROFILE.facts, capabilities=frozenset({"grad_slot"}), initial_grad="none")
     assert planning.not_applicable(CAT["area.needs"], PROFILE, with_slot) is None
 
 
 def test_an_attributed_clause_applies_only_where_the_profile_attributes_it() -> None:
-    assert "none attributes it to demo" in str(planning.not_applicable(CAT["area.claim"], PROFILE, PROFILE.facts))
+    assert "none attributes it to demo" in str(
+        planning.not_applicable(CAT["area.claim"], PROFILE, PROFILE.facts)
+    )
     claimed = dataclasses.replace(PROFILE, attributed={"area.claim": "001 5.2"})
     assert planning.not_applicable(CAT["area.claim"], claimed, claimed.facts) is None
 
@@ -69,7 +75,10 @@ def test_deviations_match_version_and_backend_and_stale_ones_are_named() -> None
     plan = planning.plan_deviations(CAT, p, p.facts, "2.1", None)
     assert plan.matched == {"area.plain": devs[0]}  # the first matching entry
     assert [(s["clause"], s["problem"].split(":")[0]) for s in plan.stale] == [
-        ("area.gone", "unknown clause"), ("area.skipped", "clause does not apply"), ("area.needs", "clause does not apply")]
+        ("area.gone", "unknown clause"),
+        ("area.skipped", "clause does not apply"),
+        ("area.needs", "clause does not apply"),
+    ]
     assert planning.plan_deviations(CAT, p, p.facts, "1.0", None).matched == {"area.plain": devs[1]}
     assert [s["clause"] for s in planning.profile_problems(CAT, p)] == ["area.nope"]
 

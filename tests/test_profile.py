@@ -120,7 +120,8 @@ def test_a_backend_narrows_a_deviation_to_that_backend() -> None:
     [
         (('name = "demo"\n', ""), "framework"),
         (('weight_layout = "in_out"', 'weight_layout = "sideways"'), "facts.weight_layout"),
-        (('capabilities = ["grad_slot", "block_names"]', 'capabilities = ["telepathy"]'), "facts.capabilities"),
+        (('capabilities = ["grad_slot", "block_names"]', 'capabilities = ["telepathy"]'),
+         "facts.capabilities"),
         (('initial_grad = "none"\n', ""), "facts"),  # a grad_slot needs its initial state
         (('default_bias = {family = "zeros"}\n', ""), "facts"),
         (('{family = "zeros"}', '{family = "cauchy"}'), "facts.default_bias"),
@@ -164,7 +165,9 @@ def test_shipped_profiles_name_clauses_that_exist_and_can_apply(name: str) -> No
     plan = planning.plan_deviations(cat, p, p.facts, None, None)
     assert plan.stale == [], plan.stale
     for d in p.deviations:
-        assert d.link.startswith("https://"), f"{p.file} deviation #{d.line}: the link must be the documentation's address"
+        assert d.link.startswith("https://"), (
+            f"{p.file} deviation #{d.line}: the link must be the documentation's address"
+        )
     for cid, why in p.unsupported.items():
         assert "http" in why or ".txt" in why, f"{p.file} [unsupported] {cid}: cite the documentation"
 

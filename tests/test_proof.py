@@ -22,7 +22,11 @@ PROOF = Path(__file__).resolve().parent.parent / "reports" / "proof"
 
 def _statistical_clauses(framework: str) -> set[str]:
     profile = builtin_profiles()[framework]
-    return {c.id for c in catalogue().clauses if c.statistical and not planning.not_applicable(c, profile, profile.facts)}
+    return {
+        c.id
+        for c in catalogue().clauses
+        if c.statistical and not planning.not_applicable(c, profile, profile.facts)
+    }
 
 
 # -- the soak ----------------------------------------------------------------------

@@ -42,5 +42,11 @@ def test_reference_holds_on_every_applicable_clause(tmp_path: Path) -> None:
     assert report["error_budget"]["total"] == 1e-6
     stats = [s for r in report["results"] for s in r["evidence"]["statistics"]]
     assert stats and all(s["passed"] for s in stats)
-    assert sum(1 for c in catalogue() if c.statistical and not planning.not_applicable(c, REFERENCE, REFERENCE.facts)) == \
-        report["error_budget"]["statistical_tests"]
+    assert (
+        sum(
+            1
+            for c in catalogue()
+            if c.statistical and not planning.not_applicable(c, REFERENCE, REFERENCE.facts)
+        )
+        == report["error_budget"]["statistical_tests"]
+    )

@@ -13,14 +13,12 @@ from pathlib import Path as FsPath
 
 import numpy as np
 import pytest
-
-from conformance.spec import catalogue
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conformance.adapters.base import Init, Uninitialized
-from conformance.frameworks.reference.adapter import ReferenceAdapter
 from conformance.arch import Arch, Dense, Flatten, Node, ReLU, Sequential, mlp
+from conformance.frameworks.reference.adapter import ReferenceAdapter
 from conformance.reference import functional, init, nn
 
 A = ReferenceAdapter()
@@ -194,7 +192,9 @@ def test_gradients_accumulate_until_zero_grad() -> None:
     A.backward(model, x, up)
     twice = A.read_grads(model, SHARED)
     for key in once:
-        np.testing.assert_allclose(twice[key], 2 * once[key], rtol=1e-6)
+        g1, g2 = once[key], twice[key]
+        assert g1 is not None and g2 is not None
+        np.testing.assert_allclose(g2, 2 * g1, rtol=1e-6)
     A.zero_grad(model)
     assert all(g is None for g in A.read_grads(model, SHARED).values())
 
@@ -296,7 +296,7 @@ def test_load_state_dict_strictness_and_tie_disagreement() -> None:
     model = A.build(SHARED)
     sd = model.state_dict()
     before = A.state_dict(model)
-    with pytest.raises(KeyError, match="4.bias"):
+    with pytest.raises(KeyError, match=r"4\.bias"):
         model.load_state_dict({k: v for k, v in sd.items() if k != "4.bias"})
     with pytest.raises(KeyError, match="extra"):
         model.load_state_dict({**sd, "extra": np.zeros(1)})
@@ -319,7 +319,10 @@ def test_load_state_dict_strictness_and_tie_disagreement() -> None:
 
 
 def test_weight_file_round_trips_odd_keys_exactly(tmp_path: FsPath) -> None:
-    sd = {"block 1.é-x.weight": np.arange(6, dtype=np.float32).reshape(2, 3), "名前.\"q'.bias": np.ones(2)}
+    sd: dict[str, np.ndarray] = {
+        "block 1.é-x.weight": np.arange(6, dtype=np.float32).reshape(2, 3),
+        "名前.\"q'.bias": np.ones(2),
+    }
     path = tmp_path / "w.params"  # no .npz suffix: the file must be written at exactly this path
     nn.save(sd, path)
     assert path.exists() and not (tmp_path / "w.params.npz").exists()
@@ -364,7 +367,8 @@ def test_deferred_shapes_are_inferred_on_first_forward() -> None:
     for path, kind in arch.param_refs():
         p = A.param_at(model, path, kind)
         if kind == "weight":
-            assert None in A.shape(p)
+            shape = A.shape(p)
+            assert shape is not None and None in shape
         with pytest.raises(Uninitialized):
             A.read(p)
     with pytest.raises(Uninitialized):
@@ -411,6 +415,7 @@ def test_default_init_is_xavier_uniform_and_zero_bias() -> None:
     layer = nn.Dense(300, 200)
     bound = np.sqrt(6 / 500)
     w = layer.weight.data
+    assert w is not None
     assert w.dtype == np.float32 and w.shape == (300, 200)
     assert np.abs(w).max() <= bound and np.abs(w).max() > 0.99 * bound
     assert abs(w.std() - bound / np.sqrt(3)) < 0.01 * bound
@@ -435,7 +440,7 @@ def test_default_init_is_xavier_uniform_and_zero_bias() -> None:
         (Init("xavier_normal"), lambda w: abs(w.std() - np.sqrt(2 / 300)) < 0.002 and np.abs(w).max() > 0.2),
     ],
 )
-def test_builtin_initializers(spec: Init, check) -> None:  # type: ignore[no-untyped-def]
+def test_builtin_initializers(spec: Init, check) -> None:
     model = A.build(mlp(200, input_dim=100))
     A.initialize(model, weight=spec, bias=None)
     w = A.read(model[0].weight)
@@ -501,14 +506,14 @@ def test_gluon_initialize_on_deferred_model_waits_for_the_shape() -> None:
 # -- cross-check with torch -------------------------------------------------------------
 
 
-def torch_model(arch: Arch, params: dict):  # type: ignore[no-untyped-def]
+def torch_model(arch: Arch, params: dict):
     torch = pytest.importorskip("torch")
     tied: dict[str, object] = {}
-    owner = {}
+    owner: dict[str, tuple[int, ...]] = {}
     for u in arch.dense_uses():
         owner.setdefault(u.key, u.path)
 
-    def make(node: Node, path: tuple[int, ...]):  # type: ignore[no-untyped-def]
+    def make(node: Node, path: tuple[int, ...]):
         if isinstance(node, Sequential):
             return torch.nn.Sequential(*(make(c, path + (i,)) for i, c in enumerate(node.children)))
         if isinstance(node, ReLU):

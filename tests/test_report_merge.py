@@ -66,7 +66,7 @@ def report(
     name: str, version: str | None, backend: str | None, results: list[dict[str, Any]]
 ) -> dict[str, Any]:
     """A complete, valid report of ``results``."""
-    summary = {v: sum(r["verdict"] == v for r in results) for v in VERDICTS}
+    summary: dict[str, int] = {v: sum(r["verdict"] == v for r in results) for v in VERDICTS}
     summary["unexpected"] = sum(not r["expected"] for r in results)
     return {
         "schema_version": SCHEMA_VERSION,
@@ -105,7 +105,7 @@ def matrix_of(text: str) -> str:
 def qq_record(n: int, passed: bool = True) -> dict[str, Any]:
     probs = [(i + 0.5) / 20 for i in range(20)]
     law = [(p - 0.5) * 2 for p in probs]
-    sample = [q * (1.0 if passed else 1.6) for q in law]
+    sample: list[float | None] = [q * (1.0 if passed else 1.6) for q in law]
     sample[3] = None  # a non-finite quantile is null and is not drawn
     return {
         "label": f"weights of Dense({n} -> {n})",
@@ -459,7 +459,10 @@ BREAKAGES = {
     "no schema_version": (lambda p: p.write_text('{"hello": 1}'), "no schema_version"),
     "wrong schema": (_set("results", "none"), "does not match the report schema"),
     "missing field": (_set("seed", None), "seed"),
-    "inconsistent summary": (_set("summary", {**{v: 0 for v in VERDICTS}, "unexpected": 0}), "summary/holds"),
+    "inconsistent summary": (
+        _set("summary", {**dict.fromkeys(VERDICTS, 0), "unexpected": 0}),
+        "summary/holds",
+    ),
     "other major version": (_set("schema_version", "2.0"), "schema_version 2.0 is not supported"),
     "not MAJOR.MINOR": (_set("schema_version", "1"), "is not MAJOR.MINOR"),
 }
@@ -579,11 +582,15 @@ def test_one_release_on_two_backend_versions_is_two_columns(tmp_path):
     merge, labelled by the backend's version, and are not duplicates."""
     from conformance.reporting import merge
 
-    src = sorted(Path(__file__).resolve().parent.parent.joinpath("reports").glob("conformance-reference-*.json"))[0]
+    src = sorted(
+        Path(__file__).resolve().parent.parent.joinpath("reports").glob("conformance-reference-*.json")
+    )[0]
     for bv in ("2.20.0", "2.21.0"):
         doc = json.loads(src.read_text(encoding="utf-8"))
         doc["framework"].update(name="keras", version="3.15.1", backend="tensorflow", backend_version=bv)
-        (tmp_path / f"conformance-keras-3.15.1-tensorflow{bv}.json").write_text(json.dumps(doc), encoding="utf-8")
+        (tmp_path / f"conformance-keras-3.15.1-tensorflow{bv}.json").write_text(
+            json.dumps(doc), encoding="utf-8"
+        )
     loaded = merge.load_dir(tmp_path)
     labels = sorted(merge.Column(i, p, d).label for i, (p, d) in enumerate(loaded.reports))
     assert labels == ["keras 3.15.1 on tensorflow 2.20.0", "keras 3.15.1 on tensorflow 2.21.0"]

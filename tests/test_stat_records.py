@@ -58,7 +58,9 @@ def test_a_law_without_quantile_function_has_no_plot():
 
 def test_counts_and_two_sample_plots():
     rec = recorder()
-    r = rec.chisquare(np.array([250, 500, 250]), np.array([0.25, 0.5, 0.25]), label="c", labels=["a", "b", "c"])
+    r = rec.chisquare(
+        np.array([250, 500, 250]), np.array([0.25, 0.5, 0.25]), label="c", labels=["a", "b", "c"]
+    )
     assert r.plot == {"kind": "counts", "labels": ["a", "b", "c"], "observed": [250.0, 500.0, 250.0],
                       "expected": [250.0, 500.0, 250.0]}
     rng = np.random.default_rng(3)

@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import UnsatisfiedAssumption
 
 from conformance import runconfig
-from conformance.frameworks.reference.adapter import ReferenceAdapter
 from conformance.arch import Arch, Dense, ReLU, Sequential
+from conformance.frameworks.reference.adapter import ReferenceAdapter
 from conformance.properties._support import build
 from conformance.strategies import CHAPTER_TIED, KERAS_TIED, architectures, block_names
 
@@ -47,7 +47,7 @@ def test_without_repeated_child_ties_go_across_containers(no_repeats: None, arch
     assert not arch.repeats_in_container(), arch
 
 
-def _repeats_seen(strategy) -> list[bool]:  # type: ignore[no-untyped-def]
+def _repeats_seen(strategy) -> list[bool]:
     seen: list[bool] = []
 
     @QUICK
@@ -88,7 +88,7 @@ def test_build_rejects_what_the_framework_cannot_hold_unless_asked_as_given() ->
 class _Refuses(ReferenceAdapter):
     """A framework with a naming rule of its own: refuses every network with a shared layer."""
 
-    def build(self, arch: Arch):  # type: ignore[no-untyped-def]
+    def build(self, arch: Arch):
         from conformance.adapters.base import Unbuildable
 
         if arch.tied_groups():

@@ -6,8 +6,6 @@ entry-point group."""
 
 from __future__ import annotations
 
-
-
 from functools import lru_cache
 from pathlib import Path
 

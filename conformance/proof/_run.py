@@ -50,7 +50,8 @@ def run_catalogue(framework: str, seed: int, *extra: str, timeout: float | None 
         reports = sorted(Path(tmp).glob("conformance-*.json"))
         if not reports:
             raise RuntimeError(
-                f"no report from {' '.join(cmd)} (exit {proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+                f"no report from {' '.join(cmd)} (exit {proc.returncode}):\n"
+                f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
             )
         report = json.loads(reports[0].read_text(encoding="utf-8"))
     return Run(report, wall, cpu, proc.returncode, proc.stdout + proc.stderr)

@@ -115,10 +115,11 @@ def _f32(a: Any, shape: tuple[int, ...]) -> np.ndarray:
          "ReLU registers a parameter it never uses (a PReLU slope left in)")
 def _relu_slope() -> Patchers:
     def own_parameters(self: nn.ReLU) -> list[tuple[str, nn.Parameter]]:
-        if "_slope" not in self.__dict__:
-            self._slope = nn.Parameter("slope", (1,), init=rinit.Zeros())
-            self._slope.infer_shape((1,))
-        return [("slope", self._slope)]
+        slope = self.__dict__.get("_slope")
+        if slope is None:  # the mutant's own attribute, not one of nn.ReLU's
+            slope = self.__dict__["_slope"] = nn.Parameter("slope", (1,), init=rinit.Zeros())
+            slope.infer_shape((1,))
+        return [("slope", slope)]
 
     return [_set(nn.ReLU, "own_parameters", own_parameters)]
 
@@ -183,7 +184,7 @@ def _bias_snapshot() -> Patchers:
 
     def __init__(self: nn.Dense, units: int, in_features: int | None = None) -> None:
         init(self, units, in_features)
-        self._bias0 = None if self.bias.data is None else self.bias.data.copy()
+        self.__dict__["_bias0"] = None if self.bias.data is None else self.bias.data.copy()
 
     def _run(self: nn.Dense, x: np.ndarray) -> tuple[np.ndarray, Any]:
         y, tape = run(self, x)
@@ -834,7 +835,7 @@ def run(mutant_id: str | None, *, seed: int, clauses: Sequence[str] | None = Non
         if proc.returncode != 0 or not out.is_file():
             raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n"
                                f"{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
-        return json.loads(out.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+        return json.loads(out.read_text(encoding="utf-8"))
 
 
 def run_all(jobs: Sequence[dict[str, Any]], *, workers: int = 2) -> list[dict[str, Any]]:

@@ -28,18 +28,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from scipy import special
 from scipy import stats as sps
 
+from conformance import planning
+from conformance.frameworks import builtin_profiles
 from conformance.properties import test_builtin_init as builtin
 from conformance.properties import test_custom_init as custom
 from conformance.properties import test_default_init as default
 from conformance.properties._laws import SCORE_CLIP, TRUNCATED_STD, check_law, scale_of
-from conformance import planning
-from conformance.frameworks import builtin_profiles
 from conformance.spec import catalogue
 from conformance.stats import DEFAULT_BUDGET, StatRecorder, truncated_normal_cdf
 from conformance.strategies import BIAS_IN, BIAS_OUT, FAN_APART, FAN_HIGH, FAN_LOW, STAT_EXAMPLES
@@ -83,8 +83,9 @@ def plan_of(test: Callable[..., Any]) -> Plan:
     return Plan(clause.args[0], int(stat.kwargs["checks"]), int(stat.kwargs.get("explicit", 0)))
 
 
-def explicit_fans(test: Callable[..., Any]) -> list[tuple[int, int]]:
-    """The ``fan`` of every @example of a property (Hypothesis keeps them on the inner test)."""
+def explicit_fans(test: Any) -> list[tuple[int, int]]:
+    """The ``fan`` of every @example of a property ``test`` (a Hypothesis test,
+    which keeps them on its inner test)."""
     return [tuple(e.kwargs["fan"]) for e in test.hypothesis.inner_test.hypothesis_explicit_examples]
 
 
@@ -99,11 +100,14 @@ def statistical_tests(framework: str) -> int:
 
 
 #: the profile fact holding the law each default-init clause checks
-_LAW_FACT = {"default-init.documented-weight": "weight", "default-init.documented-bias": "bias"}
+_LAW_FACT: dict[str, Literal["weight", "bias"]] = {
+    "default-init.documented-weight": "weight",
+    "default-init.documented-bias": "bias",
+}
 
 
 def documented(clause: str, framework: str) -> dict[str, Any]:
-    law = builtin_profiles()[framework].facts.law(_LAW_FACT[clause])  # type: ignore[arg-type]
+    law = builtin_profiles()[framework].facts.law(_LAW_FACT[clause])
     return {k: v for k, v in law.items() if k != "doc"}
 
 
@@ -617,8 +621,8 @@ whose side depends on which fan is larger, the worse side's miss), the
 explicit example's own power where the claim rests on it, and, for the
 "differ" check, the chance that all k (E + e) checks of a correct framework
 reject (a framework whose range ignores a fan passes that check with
-probability at most its alpha, by construction). The smallest detectable deviation is the one nearest to none whose
-analytic power at n is {power}.
+probability at most its alpha, by construction). The smallest detectable
+deviation is the one nearest to none whose analytic power at n is {power}.
 
 How the power is computed:
 

@@ -45,7 +45,9 @@ def _clauses(report: dict[str, Any]) -> list[dict[str, Any]]:
         stats = r["evidence"]["statistics"]
         if not stats and r["verdict"] == "not-applicable":
             continue
-        ratios = [s["p_value"] / s["alpha"] for s in stats if s["p_value"] is not None and s["expect"] == "fit"]
+        ratios = [
+            s["p_value"] / s["alpha"] for s in stats if s["p_value"] is not None and s["expect"] == "fit"
+        ]
         clauses.append({
             "clause": r["spec"],
             "verdict": r["verdict"],
@@ -81,9 +83,11 @@ def soak(framework: str, seeds: Sequence[int], *, jobs: int = 2) -> dict[str, An
     shares = [seeds[i::jobs] for i in range(jobs) if seeds[i::jobs]]
     with tempfile.TemporaryDirectory(prefix="conformance-soak-") as tmp:
         procs = [
-            subprocess.Popen([sys.executable, "-m", "conformance.proof.soak", "_child", "--framework", framework,
-                              "--dir", tmp, "--seed-list", ",".join(map(str, share))],
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            subprocess.Popen(
+                [sys.executable, "-m", "conformance.proof.soak", "_child", "--framework", framework,
+                 "--dir", tmp, "--seed-list", ",".join(map(str, share))],
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            )
             for share in shares
         ]
         outputs = [proc.communicate()[0] for proc in procs]
@@ -91,7 +95,10 @@ def soak(framework: str, seeds: Sequence[int], *, jobs: int = 2) -> dict[str, An
         for seed in seeds:
             found = sorted((Path(tmp) / f"seed-{seed}").glob("conformance-*.json"))
             if not found:
-                raise RuntimeError(f"seed-run {seed} of {framework} wrote no report:\n" + "\n".join(o[-3000:] for o in outputs))
+                raise RuntimeError(
+                    f"seed-run {seed} of {framework} wrote no report:\n"
+                    + "\n".join(o[-3000:] for o in outputs)
+                )
             report = json.loads(found[0].read_text(encoding="utf-8"))
             if not report["results"]:
                 raise RuntimeError(f"seed-run {seed} of {framework} reported no clause:\n"
@@ -106,7 +113,8 @@ def summarise(framework: str, runs: list[dict[str, Any]], wall: float) -> dict[s
     if len(identities) != 1:
         raise RuntimeError(f"seed-runs of {framework} saw different installations: {sorted(identities)}")
     false_alarms = [
-        {"seed": r["seed"], "clause": c["clause"], "verdict": c["verdict"], "failed_checks": c["failed_checks"]}
+        {"seed": r["seed"], "clause": c["clause"], "verdict": c["verdict"],
+         "failed_checks": c["failed_checks"]}
         for r in runs for c in r["clauses"] if not c["expected"] and not c["known_deviation"]
     ]
     misses = [  # a listed deviation that held: the check lacked power in that seed-run
@@ -148,7 +156,8 @@ def table(results: list[dict[str, Any]]) -> str:
         "listed deviation that held in a seed-run. `min p/alpha` is the smallest ratio of a",
         "passing goodness-of-fit check's p-value to the alpha it spent (below 1 is an alarm).",
         "",
-        "| framework | seed-runs | statistical tests per run | checks | false alarms | listed deviations (misses) | min p/alpha | wall (s) |",
+        "| framework | seed-runs | statistical tests per run | checks | false alarms "
+        "| listed deviations (misses) | min p/alpha | wall (s) |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
@@ -165,7 +174,9 @@ def table(results: list[dict[str, Any]]) -> str:
     ]
     for r in results:
         for fa in r["false_alarms"]:
-            lines.append(f"- false alarm: {r['identity']} seed {fa['seed']} `{fa['clause']}`: {fa['failed_checks']}")
+            lines.append(
+                f"- false alarm: {r['identity']} seed {fa['seed']} `{fa['clause']}`: {fa['failed_checks']}"
+            )
         for m in r["misses"]:
             lines.append(f"- miss: {r['identity']} seed {m['seed']} `{m['clause']}` held")
     return "\n".join(lines) + "\n"
@@ -203,8 +214,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = soak(args.framework, range(args.first_seed, args.first_seed + args.seeds), jobs=args.jobs)
         out = args.out / f"soak-{args.framework}.json"
         write_atomic(out, json.dumps(result, indent=1) + "\n")
-        print(f"{result['identity']}: {result['seed_runs']} seed-runs, {len(result['false_alarms'])} false alarms, "
-              f"{len(result['misses'])} misses, min p/alpha {result['min_p_over_alpha']}; wrote {out}")
+        print(
+            f"{result['identity']}: {result['seed_runs']} seed-runs, "
+            f"{len(result['false_alarms'])} false alarms, {len(result['misses'])} misses, "
+            f"min p/alpha {result['min_p_over_alpha']}; wrote {out}"
+        )
         return 1 if result["false_alarms"] or result["misses"] else 0
     results = load(args.directory)
     write_atomic(args.directory / "soak.md", table(results))

@@ -59,7 +59,9 @@ def check_law(stat: StatRecorder, sample: np.ndarray, law: dict[str, Any], fan_i
     family = law.get("family")
     if family == "zeros":
         nz = np.flatnonzero(x)
-        assert nz.size == 0, f"{what}: documented zeros, {nz.size} of {x.size} entries are not 0 (e.g. {x[nz[0]]})"
+        assert nz.size == 0, (
+            f"{what}: documented zeros, {nz.size} of {x.size} entries are not 0 (e.g. {x[nz[0]]})"
+        )
         return
     s = scale_of(law, fan_in, fan_out)
     # float32 rounding of a bound computed in float64 may put an entry an ulp or two out

@@ -84,7 +84,9 @@ def forward_tolerance(adapter: Adapter, arch: Arch, values: Values, x: np.ndarra
     return adapter.facts.atol + adapter.facts.rtol * bound
 
 
-def grad_tolerance(adapter: Adapter, arch: Arch, values: Values, x: np.ndarray, upstream: np.ndarray) -> Values:
+def grad_tolerance(
+    adapter: Adapter, arch: Arch, values: Values, x: np.ndarray, upstream: np.ndarray
+) -> Values:
     bound = functional.grads(arch, abs_values(values), np.abs(x).astype(np.float64), np.abs(upstream))
     return {k: adapter.facts.atol + adapter.facts.rtol * b for k, b in bound.items()}
 
@@ -97,7 +99,7 @@ def assert_close(actual: np.ndarray, expected: np.ndarray, tol: np.ndarray | flo
     bad = ~(err <= tol)  # NaN counts as bad
     if bad.any():
         i = tuple(int(j) for j in np.argwhere(bad)[0])
-        t = tol if np.isscalar(tol) else np.broadcast_to(tol, err.shape)[i]
+        t = np.broadcast_to(tol, err.shape)[i]
         raise AssertionError(
             f"{what}: {int(bad.sum())} of {err.size} entries differ beyond tolerance; "
             f"first at {i}: got {actual[i]!r}, expected {expected[i]!r}, |diff|={err[i]:.3g} > tol={t:.3g}"

@@ -59,7 +59,9 @@ def test_index_yields_layers_in_order(adapter, arch, seed):
         got = {k: adapter.shape(p) for k, p in adapter.layer_params(layer)}
         assert got == want, f"index {use.path} should be Dense({use.in_features} -> {use.node.units}): {got}"
         if use.key in by_key:
-            assert layer is by_key[use.key], f"shared layer {use.node.tie!r} is a different object at {use.path}"
+            assert layer is by_key[use.key], (
+                f"shared layer {use.node.tie!r} is a different object at {use.path}"
+            )
         else:
             others = [k for k, o in by_key.items() if o is layer]
             assert not others, f"layer at {use.path} is the same object as layer {others}"
@@ -82,7 +84,9 @@ def test_indices_count_parameter_free_layers(adapter, layers, widths, seed):
     ReLU and Flatten included (`layers[2]` of Flatten, Dense, Dense is the
     second Dense)."""
     units = iter(widths)
-    children = tuple(Dense(next(units)) if k == "dense" else ReLU() if k == "relu" else Flatten() for k in layers)
+    children = tuple(
+        Dense(next(units)) if k == "dense" else ReLU() if k == "relu" else Flatten() for k in layers
+    )
     arch = Arch(Sequential(children), input_dim=4)
     model = build(adapter, arch, seed)
     dense_seen = 0
@@ -91,14 +95,16 @@ def test_indices_count_parameter_free_layers(adapter, layers, widths, seed):
         if isinstance(node, Dense):
             use = arch.dense_uses()[dense_seen]
             dense_seen += 1
-            shape = dict((k, adapter.shape(p)) for k, p in params).get("weight")
+            shape = {k: adapter.shape(p) for k, p in params}.get("weight")
             want = adapter.native_shape("weight", use.in_features, node.units)
             assert shape == want, (
                 f"index {i} should be dense layer #{dense_seen} ({use.in_features} -> {node.units}), "
                 f"its weight has shape {shape}"
             )
         else:
-            assert params == [], f"index {i} should be the parameter-free {type(node).__name__}, holds {params}"
+            assert params == [], (
+                f"index {i} should be the parameter-free {type(node).__name__}, holds {params}"
+            )
 
 
 @pytest.mark.clause("access.dense-weight-and-bias")
@@ -140,7 +146,9 @@ def test_weight_has_documented_layout(adapter, clause, arch, seed):
         w = adapter.shape(adapter.param_at(model, use.path, "weight"))
         b = adapter.shape(adapter.param_at(model, use.path, "bias"))
         want = (n_out, n_in) if layout == "out_in" else (n_in, n_out)
-        assert w == want, f"weight of Dense({n_in} -> {n_out}) at {use.path} has shape {w}, documented {layout} {want}"
+        assert w == want, (
+            f"weight of Dense({n_in} -> {n_out}) at {use.path} has shape {w}, documented {layout} {want}"
+        )
         assert b == (n_out,), f"bias of Dense({n_in} -> {n_out}) at {use.path} has shape {b}"
 
 
@@ -171,7 +179,9 @@ def test_value_behind_parameter_is_what_the_model_computes_with(adapter, case, s
     for path, kind in arch.param_refs():
         p = adapter.param_at(model, path, kind)
         v = adapter.read(p)
-        assert v.shape == adapter.shape(p), f"value of {kind} at {path} has shape {v.shape}, parameter {adapter.shape(p)}"
+        assert v.shape == adapter.shape(p), (
+            f"value of {kind} at {path} has shape {v.shape}, parameter {adapter.shape(p)}"
+        )
         values[(path, kind)] = adapter.to_canonical(kind, v)
     assert_close(
         adapter.forward(model, case.x),
@@ -189,7 +199,9 @@ def test_gradient_slot_before_any_backward(adapter, clause, arch, seed):
     """access.grad-before-backward: before any backward pass the gradient slot
     MUST be empty (None) or zeros, as the framework documents."""
     initial = adapter.facts.initial_grad  # the profile's documented initial state
-    assert initial in ("none", "zeros"), f"the profile of {adapter.name} documents no initial_grad: {initial!r}"
+    assert initial in ("none", "zeros"), (
+        f"the profile of {adapter.name} documents no initial_grad: {initial!r}"
+    )
     model = build(adapter, arch, seed)
     for path, kind in arch.param_refs():
         p = adapter.param_at(model, path, kind)
@@ -198,7 +210,8 @@ def test_gradient_slot_before_any_backward(adapter, clause, arch, seed):
             assert g is None, f"gradient of {kind} at {path} before backward is {g!r}, documented None"
         else:
             assert g is not None and g.shape == adapter.shape(p) and not g.any(), (
-                f"gradient of {kind} at {path} before backward is {g!r}, documented zeros of {adapter.shape(p)}"
+                f"gradient of {kind} at {path} before backward is {g!r}, "
+                f"documented zeros of {adapter.shape(p)}"
             )
 
 

@@ -56,7 +56,9 @@ def test_chapter_slice_assignment(adapter, seed):
     old = adapter.read(w)
     adapter.assign(w, (slice(None),), old + np.float32(1))
     assert_same_values(adapter.read(w), old + np.float32(1), "net[0].weight after data[:] += 1")
-    assert_forward_is_function_of_params(adapter, model, case.arch, case.x, "forward output after data[:] += 1")
+    assert_forward_is_function_of_params(
+        adapter, model, case.arch, case.x, "forward output after data[:] += 1"
+    )
 
 
 def _slice_add(adapter, case, pick, delta, seed, data):
@@ -68,7 +70,9 @@ def _slice_add(adapter, case, pick, delta, seed, data):
     new[index] = old[index] + np.float32(delta)
     adapter.assign(w, index, new[index])
     assert_same_values(adapter.read(w), new, f"weight at {use.path} after data[{index}] += {delta!r}")
-    assert_forward_is_function_of_params(adapter, model, case.arch, case.x, f"forward output after data[{index}] += {delta!r}")
+    assert_forward_is_function_of_params(
+        adapter, model, case.arch, case.x, f"forward output after data[{index}] += {delta!r}"
+    )
 
 
 @pytest.mark.clause("assignment.element")
@@ -85,7 +89,9 @@ def test_element_assignment_changes_exactly_that_entry(adapter, case, pick, valu
     new = old.copy()
     new[i] = np.float32(value)
     assert_same_values(adapter.read(w), new, f"weight at {use.path} after data[{i}] = {value!r}")
-    assert_forward_is_function_of_params(adapter, model, case.arch, case.x, f"forward output after data[{i}] = {value!r}")
+    assert_forward_is_function_of_params(
+        adapter, model, case.arch, case.x, f"forward output after data[{i}] = {value!r}"
+    )
 
 
 @pytest.mark.clause("assignment.whole-value")
@@ -101,10 +107,14 @@ def test_whole_value_write_keeps_the_object(adapter, case, seed):
     for (path, kind), v in case.values.items():
         adapter.write(objects[(path, kind)], adapter.to_native(kind, v))
     for ref, p in objects.items():
-        assert adapter.same(adapter.param_at(model, *ref), p), f"{ref[1]} at {ref[0]} is a new object after write"
+        assert adapter.same(adapter.param_at(model, *ref), p), (
+            f"{ref[1]} at {ref[0]} is a new object after write"
+        )
         assert_same_values(adapter.to_canonical(ref[1], adapter.read(p)), case.values[ref],
                            f"{ref[1]} at {ref[0]} after write")
-    assert_forward_is_function_of_params(adapter, model, arch, case.x, "forward output after writing every parameter")
+    assert_forward_is_function_of_params(
+        adapter, model, arch, case.x, "forward output after writing every parameter"
+    )
 
 
 @pytest.mark.clause("assignment.then-gradients")

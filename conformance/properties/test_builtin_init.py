@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pytest
 from hypothesis import example, given
+from hypothesis import strategies as st
 
 from conformance.adapters.base import Init
 from conformance.properties._laws import CHECKS_PER_LAW, TRUNCATED_STD, check_law
@@ -26,7 +27,6 @@ from conformance.strategies import (
     sigmas,
     statistical_settings,
 )
-from hypothesis import strategies as st
 
 
 def _initialised_weight(adapter, seed: int, n_in: int, n_out: int, init: Init) -> np.ndarray:
@@ -118,8 +118,9 @@ def test_xavier_normal_initialiser(adapter, clause, stat, fan, seed):
     w = _initialised_weight(adapter, seed, n_in, n_out, Init("xavier_normal"))
     truncated = adapter.facts.xavier_normal_truncated
     law = XAVIER_TRUNCATED if truncated else XAVIER_NORMAL
-    check_law(stat, w, law, n_in, n_out,
-              what=f"weights after Xavier normal{' (truncated)' if truncated else ''} on Dense({n_in} -> {n_out})")
+    truncation = " (truncated)" if truncated else ""
+    what = f"weights after Xavier normal{truncation} on Dense({n_in} -> {n_out})"
+    check_law(stat, w, law, n_in, n_out, what=what)
 
 
 @pytest.mark.clause("builtin-init.sub-block-isolation")
@@ -140,7 +141,9 @@ def _sub_block(adapter, arch, c, seed, path):
     model = build(adapter, arch, seed)
     before = adapter.read_params(model, arch)
     inside = {u.key for u in arch.dense_uses() if u.path[: len(path)] == path}
-    adapter.initialize(adapter.block_at(model, path), weight=Init("constant", value=c), bias=Init("constant", value=c))
+    adapter.initialize(
+        adapter.block_at(model, path), weight=Init("constant", value=c), bias=Init("constant", value=c)
+    )
     after = adapter.read_params(model, arch)
     for use in arch.dense_layers():
         for kind in ("weight", "bias"):
@@ -172,7 +175,9 @@ def test_reinitialising_needs_force(adapter, arch, c, seed):
     adapter.initialize_all(model, Init("constant", value=c), force=True)
     for use in arch.dense_layers():
         w = adapter.read(adapter.param_at(model, use.path, "weight"))
-        assert (w == np.float32(c)).all(), f"weight at {use.path} after force_reinit with constant({c!r}): {w.tolist()}"
+        assert (w == np.float32(c)).all(), (
+            f"weight at {use.path} after force_reinit with constant({c!r}): {w.tolist()}"
+        )
 
 
 @pytest.mark.clause("builtin-init.global-init-spares-bias")
@@ -188,5 +193,9 @@ def test_global_initialiser_spares_biases(adapter, arch, c, seed):
     for use in arch.dense_layers():
         w = adapter.read(adapter.param_at(model, use.path, "weight"))
         b = adapter.read(adapter.param_at(model, use.path, "bias"))
-        assert (w == np.float32(c)).all(), f"weight at {use.path} after initialize(Constant({c!r})): {w.tolist()}"
-        assert not b.any(), f"bias at {use.path} after initialize(Constant({c!r})): {b.tolist()}, documented zeros"
+        assert (w == np.float32(c)).all(), (
+            f"weight at {use.path} after initialize(Constant({c!r})): {w.tolist()}"
+        )
+        assert not b.any(), (
+            f"bias at {use.path} after initialize(Constant({c!r})): {b.tolist()}, documented zeros"
+        )

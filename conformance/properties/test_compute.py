@@ -36,8 +36,12 @@ def test_forward_matches_the_reference(adapter, case, seed):
     """compute.forward-matches-reference: for any architecture, values and input,
     the forward output MUST match the reference within float32 tolerance."""
     model = build_with(adapter, case.arch, seed, case.values)
-    assert_close(adapter.forward(model, case.x), functional.forward(case.arch, case.values, case.x),
-                 forward_tolerance(adapter, case.arch, case.values, case.x), "forward output vs the reference")
+    assert_close(
+        adapter.forward(model, case.x),
+        functional.forward(case.arch, case.values, case.x),
+        forward_tolerance(adapter, case.arch, case.values, case.x),
+        "forward output vs the reference",
+    )
 
 
 @pytest.mark.clause("compute.gradients-match-reference")

@@ -57,7 +57,14 @@ def test_default_bias_follows_documented_law(adapter, clause, stat, fan, seed):
     n_in, n_out = fan  # many outputs: the bias has n_out entries to test
     law = _law(adapter, "bias")
     bias = adapter.read(adapter.param_at(build(adapter, one_layer(n_in, n_out), seed), (0,), "bias"))
-    check_law(stat, bias, law, n_in, n_out, what=f"default bias of Dense({n_in} -> {n_out}) vs {law.get('doc', law)}")
+    check_law(
+        stat,
+        bias,
+        law,
+        n_in,
+        n_out,
+        what=f"default bias of Dense({n_in} -> {n_out}) vs {law.get('doc', law)}",
+    )
 
 
 #: dimensions of the range test: far apart, so that a range computed from both

@@ -61,10 +61,13 @@ def test_first_forward_infers_every_shape(adapter, case, seed):
         for kind in ("weight", "bias"):
             got = adapter.shape(adapter.param_at(model, use.path, kind))
             want = adapter.native_shape(kind, use.in_features, use.node.units)
-            assert got == want, f"{kind} at {use.path} has shape {got} after the first forward, expected {want}"
-    assert_forward_is_function_of_params(adapter, model, arch, case.x,
-                                         "first forward output vs the reference computed from the inferred values",
-                                         out=out)
+            assert got == want, (
+                f"{kind} at {use.path} has shape {got} after the first forward, expected {want}"
+            )
+    assert_forward_is_function_of_params(
+        adapter, model, arch, case.x,
+        "first forward output vs the reference computed from the inferred values", out=out,
+    )
 
 
 @pytest.mark.clause("deferred.initializer-applied-on-inference")
@@ -82,7 +85,9 @@ def test_initialiser_chosen_before_inference_is_applied(adapter, arch, c, seed):
     for use in arch.dense_layers():
         w = adapter.read(adapter.param_at(model, use.path, "weight"))
         b = adapter.read(adapter.param_at(model, use.path, "bias"))
-        assert (w == np.float32(c)).all(), f"weight at {use.path} is {w.tolist()}, constant({c!r}) was requested"
+        assert (w == np.float32(c)).all(), (
+            f"weight at {use.path} is {w.tolist()}, constant({c!r}) was requested"
+        )
         assert not b.any(), f"bias at {use.path} is {b.tolist()}, zeros was requested"
 
 
@@ -102,4 +107,6 @@ def test_deferred_shared_layer_stays_one_object(adapter, arch, seed):
             for use in uses:
                 p = adapter.param_at(model, use.path, kind)
                 assert adapter.same(p, first), f"shared {kind} {key!r} at {use.path} is another object"
-                assert adapter.shape(p) == want, f"shared {kind} {key!r} at {use.path} has shape {adapter.shape(p)}"
+                assert adapter.shape(p) == want, (
+                    f"shared {kind} {key!r} at {use.path} has shape {adapter.shape(p)}"
+                )

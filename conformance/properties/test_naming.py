@@ -34,7 +34,9 @@ DOTTED_COLLISION = Arch(
 #: A layer name used in two blocks ('proj' in 'enc' and in 'dec'): names that
 #: leave out the enclosing blocks collide ('proj/kernel:0' twice).
 SAME_NAME_TWO_BLOCKS = Arch(
-    Sequential((Sequential((Dense(2, name="proj"),), name="enc"), Sequential((Dense(2, name="proj"),), name="dec"))),
+    Sequential(
+        (Sequential((Dense(2, name="proj"),), name="enc"), Sequential((Dense(2, name="proj"),), name="dec"))
+    ),
     input_dim=2,
 )
 
@@ -90,7 +92,9 @@ def test_block_names_are_accepted_and_used(adapter, arch, seed):
         for kind in ("weight", "bias"):
             [name] = listed_names(adapter, model, [adapter.param_at(model, use.path, kind)])
             missing = [c for c in chain if c not in name]
-            assert not missing, f"{kind} at {use.path} is listed as {name!r}, which lacks block names {missing}"
+            assert not missing, (
+                f"{kind} at {use.path} is listed as {name!r}, which lacks block names {missing}"
+            )
 
 
 @pytest.mark.clause("naming.hierarchical")
@@ -111,7 +115,8 @@ def test_names_mirror_the_nesting(adapter, arch, seed):
         it = iter(segments)
         in_order = all(any(seg == c for seg in it) for c in chain)
         assert in_order, (
-            f"weight at {use.path} is named {name!r}; segments {segments} should contain {chain} in this order"
+            f"weight at {use.path} is named {name!r}; "
+            f"segments {segments} should contain {chain} in this order"
         )
 
 
@@ -148,7 +153,9 @@ def test_state_dict_agrees_with_parameters(adapter, arch, seed):
     sd = dict(adapter.state_dict(model))
     for name, p in adapter.all_params(model):
         assert name in sd, f"listed parameter {name!r} missing from the state dict keys {sorted(sd)}"
-        assert np.array_equal(sd[name], adapter.read(p)), f"state dict value of {name!r} differs from the parameter"
+        assert np.array_equal(sd[name], adapter.read(p)), (
+            f"state dict value of {name!r} differs from the parameter"
+        )
 
 
 @pytest.mark.clause("naming.pattern-selection")

@@ -40,7 +40,8 @@ def _assert_tied(adapter, model, arch, what: str) -> None:
             first = adapter.param_at(model, uses[0].path, kind)
             for use in uses[1:]:
                 assert adapter.same(adapter.param_at(model, use.path, kind), first), (
-                    f"{what}: {kind} of shared layer {key!r} at {use.path} is not the object at {uses[0].path}"
+                    f"{what}: {kind} of shared layer {key!r} at {use.path} "
+                    f"is not the object at {uses[0].path}"
                 )
 
 
@@ -147,7 +148,9 @@ def test_gradient_of_a_tied_parameter_is_the_sum_over_uses(adapter, case, seed):
             want = sum(adapter.to_native(kind, p) for p in parts)
             bound = sum(adapter.to_native(kind, tol[(uu.path, kind)])
                         for tu, uu in zip(arch.dense_uses(), untied.dense_uses()) if tu.key == key)
-            assert_close(got, want, bound, f"gradient of shared {kind} {key!r} vs the sum over its {len(uses)} uses")
+            assert_close(
+                got, want, bound, f"gradient of shared {kind} {key!r} vs the sum over its {len(uses)} uses"
+            )
 
 
 def _sgd_check(adapter, model, arch, case, lr: float, what: str) -> None:
@@ -158,7 +161,9 @@ def _sgd_check(adapter, model, arch, case, lr: float, what: str) -> None:
     for key, uses in arch.tied_groups().items():
         for kind in ("weight", "bias"):
             seen = [adapter.grad(adapter.param_at(model, u.path, kind)) for u in uses]
-            assert all(np.array_equal(g, seen[0]) for g in seen), f"{what}: positions of {key!r} see different gradients"
+            assert all(np.array_equal(g, seen[0]) for g in seen), (
+                f"{what}: positions of {key!r} see different gradients"
+            )
     # Scale the step so no entry moves by more than lr: training stays finite,
     # and "updated once" is still told apart from "updated twice".
     largest = max(float(np.abs(g).max()) for g in grads.values() if g is not None and g.size)
@@ -171,7 +176,9 @@ def _sgd_check(adapter, model, arch, case, lr: float, what: str) -> None:
         got = adapter.read(adapter.param_at(model, *ref))
         # one float32 rounding of w - lr*g, and of lr*g: a few ulps of each term
         tol = 4 * np.finfo(np.float32).eps * (np.abs(w) + np.abs(lr * g)) + np.finfo(np.float32).tiny
-        assert_close(got, want, tol, f"{what}: {ref[1]} at {ref[0]} after one SGD step (lr={lr!r}) vs W - lr*g")
+        assert_close(
+            got, want, tol, f"{what}: {ref[1]} at {ref[0]} after one SGD step (lr={lr!r}) vs W - lr*g"
+        )
 
 
 @pytest.mark.clause("tied.single-step")
@@ -211,7 +218,7 @@ def test_ties_survive_save_and_load(adapter, arch, seeds_, value):
         for mode in adapter.facts.load_modes:
             model = adapter.load_weights(build(adapter, arch, seeds_[1]), path, mode)
             _assert_tied(adapter, model, arch, f"after loading in mode {mode!r}")
-            for key, uses in arch.tied_groups().items():
+            for uses in arch.tied_groups().values():
                 adapter.assign(adapter.param_at(model, uses[0].path, "weight"), (0, 0), np.float32(value))
                 for use in uses[1:]:
                     got = adapter.read(adapter.param_at(model, use.path, "weight"))[0, 0]
@@ -256,4 +263,7 @@ def test_repeated_layer_is_listed_once(adapter, arch, seed):
         distinct += key not in seen
         seen.add(key)
     n = adapter.num_children(build(adapter, arch, seed, as_given=True))
-    assert n == distinct, f"the model lists {n} layers; {distinct} distinct layers were given ({len(arch.root.children)} positions)"
+    assert n == distinct, (
+        f"the model lists {n} layers; {distinct} distinct layers were given "
+        f"({len(arch.root.children)} positions)"
+    )

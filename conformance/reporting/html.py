@@ -45,19 +45,23 @@ def _anchor(col: Column, clause: str) -> str:
 STYLE = """
 :root { --line: #d0d7de; --muted: #6e7781; font-family: system-ui, -apple-system, "Segoe UI", sans-serif; }
 body { margin: 0 1.2rem 3rem; color: #1f2328; font-size: 14px; line-height: 1.4; }
-h1 { margin: 1rem 0 0.2rem; font-size: 1.6rem; } h2 { margin-top: 2rem; border-bottom: 1px solid var(--line); }
+h1 { margin: 1rem 0 0.2rem; font-size: 1.6rem; }
+h2 { margin-top: 2rem; border-bottom: 1px solid var(--line); }
 code, pre { font-family: ui-monospace, "SFMono-Regular", Menlo, monospace; font-size: 12px; }
-pre { background: #f6f8fa; border: 1px solid var(--line); padding: 0.5rem; overflow-x: auto; white-space: pre-wrap; }
+pre { background: #f6f8fa; border: 1px solid var(--line); padding: 0.5rem; overflow-x: auto;
+  white-space: pre-wrap; }
 .lead { color: var(--muted); max-width: 70rem; }
 .filters { position: sticky; top: 0; z-index: 5; background: #fff; padding: 0.5rem 0;
   border-bottom: 1px solid var(--line); display: flex; gap: 1.2rem; align-items: center; flex-wrap: wrap; }
 .filters select { font-size: 14px; }
 #f-count { color: var(--muted); }
 .legend { display: flex; flex-wrap: wrap; gap: 0.3rem 1.2rem; font-size: 12px; color: var(--muted); }
-.legend span.v { display: inline-block; min-width: 3.6rem; text-align: center; margin-right: 0.3rem; padding: 1px 0; }
+.legend span.v { display: inline-block; min-width: 3.6rem; text-align: center;
+  margin-right: 0.3rem; padding: 1px 0; }
 .scroll { overflow: auto; max-height: 82vh; border: 1px solid var(--line); }
 table.m { border-collapse: separate; border-spacing: 0; }
-table.m th, table.m td { border-bottom: 1px solid #eaeef2; border-right: 1px solid #eaeef2; padding: 2px 4px; }
+table.m th, table.m td { border-bottom: 1px solid #eaeef2; border-right: 1px solid #eaeef2;
+  padding: 2px 4px; }
 table.m thead th { position: sticky; top: 0; z-index: 3; background: #f6f8fa; vertical-align: bottom;
   font-weight: 600; font-size: 12px; min-width: 4.6rem; max-width: 6.5rem; word-break: break-word; }
 table.m thead th .ver { display: block; font-weight: 400; }
@@ -75,17 +79,20 @@ table.m tfoot th.clause { text-align: right; background: #f6f8fa; }
 .v-holds { background: #e6f4ea; color: #1a5e20; }
 .v-known { background: #fff1d6; color: #8a4b00; }
 .v-violated { background: #c62828; color: #fff; font-weight: 700; }
-.v-holds-unexpected { background: #fff; color: #1a5e20; font-weight: 700; box-shadow: inset 0 0 0 2px #c62828; }
+.v-holds-unexpected { background: #fff; color: #1a5e20; font-weight: 700;
+  box-shadow: inset 0 0 0 2px #c62828; }
 .v-na { color: #8c959f; }
 .v-error { background: #6a1b9a; color: #fff; font-weight: 700; }
 .v-absent { color: #8c959f; }
-.stat { font-size: 10px; color: #0550ae; border: 1px solid #0550ae; border-radius: 3px; padding: 0 2px; margin-left: 4px; }
+.stat { font-size: 10px; color: #0550ae; border: 1px solid #0550ae; border-radius: 3px;
+  padding: 0 2px; margin-left: 4px; }
 .status { display: block; font-size: 12px; }
 .status.bad { color: #a40e26; } .status.ok { color: #1a5e20; } .status.wrong { color: #8a4b00; }
 .quote { display: block; }
 .sec { color: var(--muted); font-size: 12px; }
 table.plain { border-collapse: collapse; margin: 0.5rem 0; }
-table.plain th, table.plain td { border: 1px solid var(--line); padding: 3px 6px; text-align: left; vertical-align: top; }
+table.plain th, table.plain td { border: 1px solid var(--line); padding: 3px 6px; text-align: left;
+  vertical-align: top; }
 details.ev { border: 1px solid var(--line); border-radius: 6px; margin: 0.6rem 0; padding: 0.3rem 0.8rem; }
 details.ev > summary { cursor: pointer; font-weight: 600; }
 article { border-top: 1px solid #eaeef2; padding: 0.4rem 0; scroll-margin-top: 3.5rem; }
@@ -103,7 +110,8 @@ SCRIPT = """
   const cols = Array.from(document.querySelectorAll("#matrix thead th[data-col]"));
   const ids = (el, name) => (el.getAttribute(name) || "").split(" ").filter(Boolean);
   function apply() {
-    const shown = new Set(cols.filter(th => !fw.value || th.dataset.fw === fw.value).map(th => th.dataset.col));
+    const shown = new Set(cols.filter(th => !fw.value || th.dataset.fw === fw.value)
+      .map(th => th.dataset.col));
     dyn.textContent = cols.filter(th => !shown.has(th.dataset.col)).map(th => ".c" + th.dataset.col).join(",")
       + (shown.size === cols.length ? "" : "{display:none}");
     const any = (el, name) => ids(el, name).some(c => shown.has(c));
@@ -119,7 +127,8 @@ SCRIPT = """
       tb.hidden = !tb.querySelector("[data-row]:not([hidden])");
     });
     document.querySelectorAll("[data-fwrow]").forEach(el => {
-      el.hidden = (fw.value && el.dataset.fwrow !== fw.value) || (area.value && el.dataset.area !== area.value);
+      el.hidden = (fw.value && el.dataset.fwrow !== fw.value)
+        || (area.value && el.dataset.area !== area.value);
     });
     count.textContent = "showing " + visible + " of " + rows + " clauses, " + shown.size + " of "
       + cols.length + " reports";

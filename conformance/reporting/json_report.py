@@ -22,7 +22,7 @@ class ReportInvalid(ValueError):
 @lru_cache(maxsize=1)
 def schema() -> dict[str, Any]:
     text = resources.files("conformance.reporting").joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
-    return json.loads(text)  # type: ignore[no-any-return]
+    return json.loads(text)
 
 
 def errors(report: Any, against: dict[str, Any] | None = None) -> list[str]:
@@ -81,4 +81,4 @@ def write(report: dict[str, Any], path: Path, *, check: bool = True) -> None:
 
 
 def read(path: Path) -> dict[str, Any]:
-    return json.loads(Path(path).read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+    return json.loads(Path(path).read_text(encoding="utf-8"))

@@ -76,7 +76,9 @@ def render(report: dict[str, Any]) -> str:
             if r["known_deviation"]:
                 kd = r["known_deviation"]
                 if _wrong_everywhere(r):
-                    claim = f"**The sources' claim is wrong for every version of {fw['name']}**, not only stale."
+                    claim = (
+                        f"**The sources' claim is wrong for every version of {fw['name']}**, not only stale."
+                    )
                     out += [claim, ""]
                 out += [f"Known deviation for {kd['versions']}: {kd['reason']} ({kd['link']})", ""]
             if ev["message"]:

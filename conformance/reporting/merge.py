@@ -52,8 +52,9 @@ def _major_minor(version: str) -> tuple[int, int] | None:
     return (int(m.group(1)), int(m.group(2))) if m else None
 
 
-CURRENT = _major_minor(SCHEMA_VERSION)
-assert CURRENT is not None
+_parsed = _major_minor(SCHEMA_VERSION)
+assert _parsed is not None
+CURRENT: tuple[int, int] = _parsed
 
 
 @lru_cache(maxsize=2)
@@ -86,7 +87,7 @@ def _reject_constant(name: str) -> float:
 def _plot_problems(plot: dict[str, Any], where: str) -> list[str]:
     """The schema says what a plot holds; the arrays of one plot must also be
     of one length, or no plot can be drawn from them."""
-    arrays = PLOT_ARRAYS.get(plot.get("kind"), ())
+    arrays = PLOT_ARRAYS.get(str(plot.get("kind")), ())
     lengths = [len(plot[k]) for k in arrays if isinstance(plot.get(k), list)]
     if len(set(lengths)) > 1:
         listed = ", ".join(f"{k} {n}" for k, n in zip(arrays, lengths))
@@ -99,7 +100,7 @@ def _consistency(report: dict[str, Any]) -> list[str]:
     appears once, plot arrays line up."""
     problems = []
     results = report["results"]
-    counted = {v: sum(r["verdict"] == v for r in results) for v in VERDICTS}
+    counted: dict[str, int] = {v: sum(r["verdict"] == v for r in results) for v in VERDICTS}
     counted["unexpected"] = sum(not r["expected"] for r in results)
     for key, n in counted.items():
         if report["summary"].get(key) != n:

@@ -129,7 +129,7 @@ def build_report(
     results = [
         clause_result(c, by_clause[c.id], deviations.get(c.id)) for c in catalogue if c.id in by_clause
     ]
-    summary: dict[str, int] = {v: 0 for v in VERDICTS}
+    summary: dict[str, int] = dict.fromkeys(VERDICTS, 0)
     for r in results:
         summary[r["verdict"]] += 1
     summary["unexpected"] = sum(not r["expected"] for r in results)

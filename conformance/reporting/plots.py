@@ -25,7 +25,7 @@ from typing import Any
 INSTALL_HINT = "pip install 'param-conformance[report]'"
 # The arrays of each kind of plot, all of one length; a null entry is a
 # non-finite number and is not drawn.
-PLOT_ARRAYS = {
+PLOT_ARRAYS: dict[str, tuple[str, ...]] = {
     "qq": ("probabilities", "sample", "law"),
     "qq2": ("probabilities", "a", "b"),
     "counts": ("labels", "observed", "expected"),

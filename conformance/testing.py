@@ -36,6 +36,7 @@ the profile's ``atol``/``rtol``.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -177,6 +178,17 @@ class _Ctx:
             f"{_fmt(obs)}, max |difference| {diff.max():.3g} at {tuple(int(i) for i in at)}",
         )
 
+    @contextlib.contextmanager
+    def attempt(self, what: str) -> Iterator[None]:
+        """Run a part of a check; an exception (other than NotApplicable) is
+        recorded as a failure of that part and the check goes on."""
+        try:
+            yield
+        except NotApplicable:
+            raise
+        except Exception as exc:  # noqa: BLE001 - recorded as the failure
+            self.failures.append(f"{what}: {_raised(exc)}")
+
     def require(self, capability: str) -> None:
         if capability not in self.facts.capabilities:
             raise NotApplicable(f"the profile does not declare {capability}")
@@ -197,7 +209,9 @@ class _Ctx:
             return np.ascontiguousarray(canonical.T)
         return canonical
 
-    def forward_ok(self, what: str, model: Any, arch: Arch, params: dict[Any, np.ndarray], x: np.ndarray) -> bool:
+    def forward_ok(
+        self, what: str, model: Any, arch: Arch, params: dict[Any, np.ndarray], x: np.ndarray
+    ) -> bool:
         y = self.ad.forward(model, x)
         return self.close(f"{what}: forward", y, functional.forward(arch, params, x))
 
@@ -208,6 +222,13 @@ class _Ctx:
         for key, g in want.items():
             ok &= self.close(f"{what}: gradient of {_key(key)} (canonical, read_grads)", got[key], g)
         return ok
+
+
+def _raised(exc: BaseException) -> str:
+    """``exc`` and the contract's line that called the primitive raising it."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == __file__]
+    at = f" (from {frames[-1].line!r})" if frames else ""
+    return f"raised {type(exc).__name__}: {exc}{at}"
 
 
 def _fmt(a: np.ndarray) -> str:
@@ -303,11 +324,15 @@ def _identity(c: _Ctx) -> None:
     facts = c.facts
     unknown = sorted(set(facts.capabilities) - CAPABILITIES)
     c.expect(not unknown, "capabilities", f"known ones ({', '.join(sorted(CAPABILITIES))})", unknown)
-    c.expect(facts.weight_layout in ("out_in", "in_out"), "weight_layout", "out_in or in_out", facts.weight_layout)
+    c.expect(
+        facts.weight_layout in ("out_in", "in_out"), "weight_layout", "out_in or in_out", facts.weight_layout
+    )
     modes = list(facts.load_modes)
     c.expect(bool(modes) and len(set(modes)) == len(modes), "load_modes", "distinct mode names", modes)
     if "grad_slot" in facts.capabilities:
-        c.expect(facts.initial_grad in ("none", "zeros"), "initial_grad", "'none' or 'zeros'", facts.initial_grad)
+        c.expect(
+            facts.initial_grad in ("none", "zeros"), "initial_grad", "'none' or 'zeros'", facts.initial_grad
+        )
     c.expect(facts.atol >= 0 and facts.rtol >= 0, "atol/rtol", "non-negative", (facts.atol, facts.rtol))
 
 
@@ -360,10 +385,16 @@ def _lazy_import(c: _Ctx) -> None:
     seen = _probe(_LAZY_PROBE, cls)
     if seen["suite_imports_it"]:
         raise NotApplicable(f"the suite itself imports {root}")
-    c.expect(not seen["imported"], f"modules imported by importing {cls.__module__}", "none of " + root,
-             seen["imported"])
+    c.expect(
+        not seen["imported"],
+        f"modules imported by importing {cls.__module__}",
+        "none of " + root,
+        seen["imported"],
+    )
     blocked = _probe(_BLOCKED_PROBE, cls)
-    c.expect(blocked["installed"] is False, f"installed() with {root} unimportable", False, blocked["installed"])
+    c.expect(
+        blocked["installed"] is False, f"installed() with {root} unimportable", False, blocked["installed"]
+    )
 
 
 @_check(
@@ -406,8 +437,10 @@ def _capabilities(c: _Ctx) -> None:
     if "explicit_initialize" not in caps:
         from conformance.adapters.base import Init
 
-        refuses("initialize_all without explicit_initialize",
-                lambda: ad.initialize_all(net, Init("zeros"), force=True))
+        refuses(
+            "initialize_all without explicit_initialize",
+            lambda: ad.initialize_all(net, Init("zeros"), force=True),
+        )
     if "whole_model_save" not in caps:
         refuses("save_model without whole_model_save", lambda: ad.save_model(net, c.tmp / "whole"))
         refuses("load_model without whole_model_save", lambda: ad.load_model(c.tmp / "whole"))
@@ -441,22 +474,41 @@ def _archs(c: _Ctx) -> list[Arch]:
 def _structure(c: _Ctx) -> None:
     ad = c.ad
     for arch in _archs(c):
-        name = _describe(arch)
-        model = c.build(arch)
-        c.expect(ad.num_children(model) == len(arch.root.children), f"{name}: num_children(model)",
-                 len(arch.root.children), ad.num_children(model))
-        for path, node in arch.walk():
-            block = ad.block_at(model, path)
-            if isinstance(node, Sequential):
-                n = ad.num_children(block)
-                c.expect(n == len(node.children), f"{name}: num_children(block_at({path}))", len(node.children), n)
-            elif isinstance(node, (ReLU, Flatten)):
-                params = ad.layer_params(block)
-                c.expect(params == [], f"{name}: layer_params of the {type(node).__name__} at {path}", "[]",
-                         [r for r, _ in params])
-        x = np.random.default_rng(1).normal(size=(3, arch.input_dim)).astype(np.float32)
-        y = np.asarray(ad.forward(model, x))
-        c.expect(y.shape == (3, arch.output_dim), f"{name}: forward output shape", (3, arch.output_dim), y.shape)
+        with c.attempt(_describe(arch)):
+            name = _describe(arch)
+            model = c.build(arch)
+            c.expect(
+                ad.num_children(model) == len(arch.root.children),
+                f"{name}: num_children(model)",
+                len(arch.root.children),
+                ad.num_children(model),
+            )
+            for path, node in arch.walk():
+                block = ad.block_at(model, path)
+                if isinstance(node, Sequential):
+                    n = ad.num_children(block)
+                    c.expect(
+                        n == len(node.children),
+                        f"{name}: num_children(block_at({path}))",
+                        len(node.children),
+                        n,
+                    )
+                elif isinstance(node, (ReLU, Flatten)):
+                    params = ad.layer_params(block)
+                    c.expect(
+                        params == [],
+                        f"{name}: layer_params of the {type(node).__name__} at {path}",
+                        "[]",
+                        [r for r, _ in params],
+                    )
+            x = np.random.default_rng(1).normal(size=(3, arch.input_dim)).astype(np.float32)
+            y = np.asarray(ad.forward(model, x))
+            c.expect(
+                y.shape == (3, arch.output_dim),
+                f"{name}: forward output shape",
+                (3, arch.output_dim),
+                y.shape,
+            )
 
 
 def _order_is_deviation(c: _Ctx) -> bool:
@@ -475,25 +527,40 @@ def _layer_params(c: _Ctx) -> None:
     ad = c.ad
     any_order = _order_is_deviation(c)
     for arch in (NONSQUARE, NESTED):
-        model = c.build(arch)
-        for u in arch.dense_layers():
-            params = ad.layer_params(ad.block_at(model, u.path))
-            roles = [r for r, _ in params]
-            want = ["weight", "bias"]
-            ok = sorted(roles) == sorted(want) if any_order else roles == want
-            c.expect(ok, f"{_describe(arch)}: roles of layer_params at {u.path}",
-                     "weight and bias" if any_order else want, roles)
-            if sorted(roles) != sorted(want):
-                continue
-            d = dict(params)
-            c.expect(not ad.same(d["weight"], d["bias"]), f"same(weight, bias) at {u.path}", False, True)
-            for kind in KINDS:
-                c.expect(ad.same(ad.param_at(model, u.path, kind), d[kind]), f"param_at({u.path}, {kind!r})",
-                         "the layer_params entry", "another object")
-            wshape, bshape = ad.shape(d["weight"]), ad.shape(d["bias"])
-            c.expect(bshape == (u.node.units,), f"shape of the bias role at {u.path}", (u.node.units,), bshape)
-            c.expect(wshape is not None and len(wshape) == 2, f"shape of the weight role at {u.path}",
-                     "two dimensions", wshape)
+        with c.attempt(_describe(arch)):
+            model = c.build(arch)
+            for u in arch.dense_layers():
+                params = ad.layer_params(ad.block_at(model, u.path))
+                roles = [r for r, _ in params]
+                want = ["weight", "bias"]
+                ok = sorted(roles) == sorted(want) if any_order else roles == want
+                c.expect(
+                    ok,
+                    f"{_describe(arch)}: roles of layer_params at {u.path}",
+                    "weight and bias" if any_order else want,
+                    roles,
+                )
+                if sorted(roles) != sorted(want):
+                    continue
+                d = dict(params)
+                c.expect(not ad.same(d["weight"], d["bias"]), f"same(weight, bias) at {u.path}", False, True)
+                for kind in KINDS:
+                    c.expect(
+                        ad.same(ad.param_at(model, u.path, kind), d[kind]),
+                        f"param_at({u.path}, {kind!r})",
+                        "the layer_params entry",
+                        "another object",
+                    )
+                wshape, bshape = ad.shape(d["weight"]), ad.shape(d["bias"])
+                c.expect(
+                    bshape == (u.node.units,), f"shape of the bias role at {u.path}", (u.node.units,), bshape
+                )
+                c.expect(
+                    wshape is not None and len(wshape) == 2,
+                    f"shape of the weight role at {u.path}",
+                    "two dimensions",
+                    wshape,
+                )
 
 
 @_check(
@@ -507,27 +574,40 @@ def _ties(c: _Ctx) -> None:
     ad = c.ad
     archs = [TIED] + ([REPEATED] if "repeated_child" in c.facts.capabilities else [])
     for arch in archs:
-        name = _describe(arch)
-        model = c.build(arch)
-        uses = arch.tied_groups()["shared"]
-        first, second = uses[0].path, uses[1].path
-        for kind in KINDS:
-            p, q = ad.param_at(model, first, kind), ad.param_at(model, second, kind)
-            c.expect(ad.same(p, q), f"{name}: same() of the {kind}s at {first} and {second}", True, False)
-        shape = c.native_shape(arch, first, "weight")
-        value = np.arange(np.prod(shape), dtype=np.float32).reshape(shape) / 7
-        ad.write(ad.param_at(model, first, "weight"), value)
-        c.close(f"{name}: the weight at {second} after a write at {first}",
-                ad.read(ad.param_at(model, second, "weight")), value, exact=True)
-        layers = arch.dense_layers()
-        for i, u in enumerate(layers):
-            for v in layers[i + 1:]:
-                if u.in_features == v.in_features and u.node.units == v.node.units:
-                    pu, pv = ad.param_at(model, u.path, "weight"), ad.param_at(model, v.path, "weight")
-                    c.expect(not ad.same(pu, pv), f"{name}: same() of distinct layers at {u.path} and {v.path}",
-                             False, True)
-            c.expect(not ad.same(ad.param_at(model, u.path, "weight"), ad.param_at(model, u.path, "bias")),
-                     f"{name}: same() of weight and bias at {u.path}", False, True)
+        with c.attempt(_describe(arch)):
+            name = _describe(arch)
+            model = c.build(arch)
+            uses = arch.tied_groups()["shared"]
+            first, second = uses[0].path, uses[1].path
+            for kind in KINDS:
+                p, q = ad.param_at(model, first, kind), ad.param_at(model, second, kind)
+                c.expect(ad.same(p, q), f"{name}: same() of the {kind}s at {first} and {second}", True, False)
+            shape = c.native_shape(arch, first, "weight")
+            value = np.arange(np.prod(shape), dtype=np.float32).reshape(shape) / 7
+            ad.write(ad.param_at(model, first, "weight"), value)
+            c.close(
+                f"{name}: the weight at {second} after a write at {first}",
+                ad.read(ad.param_at(model, second, "weight")),
+                value,
+                exact=True,
+            )
+            layers = arch.dense_layers()
+            for i, u in enumerate(layers):
+                for v in layers[i + 1 :]:
+                    if u.in_features == v.in_features and u.node.units == v.node.units:
+                        pu, pv = ad.param_at(model, u.path, "weight"), ad.param_at(model, v.path, "weight")
+                        c.expect(
+                            not ad.same(pu, pv),
+                            f"{name}: same() of distinct layers at {u.path} and {v.path}",
+                            False,
+                            True,
+                        )
+                c.expect(
+                    not ad.same(ad.param_at(model, u.path, "weight"), ad.param_at(model, u.path, "bias")),
+                    f"{name}: same() of weight and bias at {u.path}",
+                    False,
+                    True,
+                )
 
 
 @_check(
@@ -540,30 +620,41 @@ def _ties(c: _Ctx) -> None:
 def _listing(c: _Ctx) -> None:
     ad = c.ad
     for arch in (NONSQUARE, NESTED, TIED):
-        name = _describe(arch)
-        model = c.build(arch)
-        by_position = [(k, ad.param_at(model, p, k)) for p, k in arch.param_refs()]
-        listed = ad.all_params(model)
-        for (p, kind), (_, param) in zip(arch.param_refs(), by_position):
-            hits = [n for n, q in listed if ad.same(param, q)]
-            c.expect(len(hits) == 1, f"{name}: entries of all_params for the {kind} at {p}", 1, hits)
-        for n, q in listed:
-            if not any(ad.same(q, param) for _, param in by_position):
-                c.fail(f"{name}: all_params entry {n!r}", "a parameter of the net", "none reached by position")
-        if arch is not NONSQUARE:
-            continue  # lookup idioms of nested names are clauses of the catalogue (naming.*)
-        for n, q in listed:
-            try:
-                found = ad.lookup(model, n)
-            except Exception as exc:  # noqa: BLE001 - reported as the failure
-                c.fail(f"{name}: lookup({n!r})", "the listed parameter", f"{type(exc).__name__}: {exc}")
-                continue
-            c.expect(ad.same(found, q), f"{name}: lookup({n!r})", "the listed parameter", "another object")
-        c.ad.write_params(model, _case(arch, 3).params)
-        values = sorted((ad.read(q).tobytes(), ad.read(q).shape) for _, q in by_position)
-        got = sorted((np.asarray(v, np.float32).tobytes(), np.shape(v)) for _, v in ad.state_dict(model))
-        c.expect(got == values, f"{name}: state_dict values", "the parameters' values (read)",
-                 "other values or shapes")
+        with c.attempt(_describe(arch)):
+            name = _describe(arch)
+            model = c.build(arch)
+            by_position = [(k, ad.param_at(model, p, k)) for p, k in arch.param_refs()]
+            listed = ad.all_params(model)
+            for (p, kind), (_, param) in zip(arch.param_refs(), by_position, strict=True):
+                hits = [n for n, q in listed if ad.same(param, q)]
+                c.expect(len(hits) == 1, f"{name}: entries of all_params for the {kind} at {p}", 1, hits)
+            for n, q in listed:
+                if not any(ad.same(q, param) for _, param in by_position):
+                    c.fail(
+                        f"{name}: all_params entry {n!r}",
+                        "a parameter of the net",
+                        "none reached by position",
+                    )
+            if arch is not NONSQUARE:
+                continue  # lookup idioms of nested names are clauses of the catalogue (naming.*)
+            for n, q in listed:
+                try:
+                    found = ad.lookup(model, n)
+                except Exception as exc:  # noqa: BLE001 - reported as the failure
+                    c.fail(f"{name}: lookup({n!r})", "the listed parameter", f"{type(exc).__name__}: {exc}")
+                    continue
+                c.expect(
+                    ad.same(found, q), f"{name}: lookup({n!r})", "the listed parameter", "another object"
+                )
+            c.ad.write_params(model, _case(arch, 3).params)
+            values = sorted((ad.read(q).tobytes(), ad.read(q).shape) for _, q in by_position)
+            got = sorted((np.asarray(v, np.float32).tobytes(), np.shape(v)) for _, v in ad.state_dict(model))
+            c.expect(
+                got == values,
+                f"{name}: state_dict values",
+                "the parameters' values (read)",
+                "other values or shapes",
+            )
 
 
 @_check(
@@ -575,17 +666,27 @@ def _listing(c: _Ctx) -> None:
 def _shapes(c: _Ctx) -> None:
     ad = c.ad
     for arch in (NONSQUARE, NESTED):
-        model = c.build(arch)
-        for p, kind in arch.param_refs():
-            param = ad.param_at(model, p, kind)
-            want = c.native_shape(arch, p, kind)
-            where = f"{_describe(arch)}: the {kind} at {p}"
-            c.expect(ad.shape(param) == want, f"{where}: shape()", want, ad.shape(param))
-            v = ad.read(param)
-            c.expect(isinstance(v, np.ndarray), f"{where}: read() type", "numpy.ndarray", type(v).__name__)
-            c.expect(np.shape(v) == want, f"{where}: read().shape", want, np.shape(v))
-            c.expect(np.asarray(v).dtype == np.float32, f"{where}: read().dtype", "float32", np.asarray(v).dtype)
-            c.expect(ad.dtype(param) == "float32", f"{where}: dtype()", "'float32'", repr(ad.dtype(param)))
+        with c.attempt(_describe(arch)):
+            model = c.build(arch)
+            for p, kind in arch.param_refs():
+                param = ad.param_at(model, p, kind)
+                want = c.native_shape(arch, p, kind)
+                where = f"{_describe(arch)}: the {kind} at {p}"
+                c.expect(ad.shape(param) == want, f"{where}: shape()", want, ad.shape(param))
+                v = ad.read(param)
+                c.expect(
+                    isinstance(v, np.ndarray), f"{where}: read() type", "numpy.ndarray", type(v).__name__
+                )
+                c.expect(np.shape(v) == want, f"{where}: read().shape", want, np.shape(v))
+                c.expect(
+                    np.asarray(v).dtype == np.float32,
+                    f"{where}: read().dtype",
+                    "float32",
+                    np.asarray(v).dtype,
+                )
+                c.expect(
+                    ad.dtype(param) == "float32", f"{where}: dtype()", "'float32'", repr(ad.dtype(param))
+                )
 
 
 @_check(
@@ -598,13 +699,19 @@ def _shapes(c: _Ctx) -> None:
 def _layout(c: _Ctx) -> None:
     ad = c.ad
     for arch in (NONSQUARE, SQUARE):
-        name = _describe(arch)
-        model = c.build(arch)
-        case = _case(arch, 11)
-        for (p, kind), v in case.params.items():
-            ad.write(ad.param_at(model, p, kind), c.native_by_layout(kind, v))
-        c.forward_ok(f"{name}, values written with write() in the {c.facts.weight_layout} layout", model, arch,
-                     case.params, case.x)
+        with c.attempt(_describe(arch)):
+            name = _describe(arch)
+            model = c.build(arch)
+            case = _case(arch, 11)
+            for (p, kind), v in case.params.items():
+                ad.write(ad.param_at(model, p, kind), c.native_by_layout(kind, v))
+            c.forward_ok(
+                f"{name}, values written with write() in the {c.facts.weight_layout} layout",
+                model,
+                arch,
+                case.params,
+                case.x,
+            )
 
 
 @_check(
@@ -618,21 +725,31 @@ def _layout(c: _Ctx) -> None:
 def _layout_conversion(c: _Ctx) -> None:
     ad = c.ad
     for arch in (NONSQUARE, SQUARE, NESTED):
-        name = _describe(arch)
-        model = c.build(arch)
-        case = _case(arch, 12)
-        ad.write_params(model, case.params)
-        c.forward_ok(f"{name}, values written with write_params", model, arch, case.params, case.x)
-        back = ad.read_params(model, arch)
-        for key, v in case.params.items():
-            c.close(f"{name}: read_params of {_key(key)} after write_params", back[key], v, exact=True)
-        for (p, kind), v in case.params.items():
-            native = ad.read(ad.param_at(model, p, kind))
-            c.close(f"{name}: to_canonical(read()) of the {kind} at {p}", ad.to_canonical(kind, native), v,
-                    exact=True)
-            c.close(f"{name}: to_native of the canonical {kind} at {p}", ad.to_native(kind, v), native, exact=True)
-        ad.backward(model, case.x, case.upstream)
-        c.grads_ok(name, model, arch, case)
+        with c.attempt(_describe(arch)):
+            name = _describe(arch)
+            model = c.build(arch)
+            case = _case(arch, 12)
+            ad.write_params(model, case.params)
+            c.forward_ok(f"{name}, values written with write_params", model, arch, case.params, case.x)
+            back = ad.read_params(model, arch)
+            for key, v in case.params.items():
+                c.close(f"{name}: read_params of {_key(key)} after write_params", back[key], v, exact=True)
+            for (p, kind), v in case.params.items():
+                native = ad.read(ad.param_at(model, p, kind))
+                c.close(
+                    f"{name}: to_canonical(read()) of the {kind} at {p}",
+                    ad.to_canonical(kind, native),
+                    v,
+                    exact=True,
+                )
+                c.close(
+                    f"{name}: to_native of the canonical {kind} at {p}",
+                    ad.to_native(kind, v),
+                    native,
+                    exact=True,
+                )
+            ad.backward(model, case.x, case.upstream)
+            c.grads_ok(name, model, arch, case)
 
 
 @_check(
@@ -661,17 +778,24 @@ def _read_write(c: _Ctx) -> None:
         c.close(f"{where}: read() after the written array was changed", ad.read(param), native, exact=True)
         got = ad.read(param)
         got += 1.0
-        c.close(f"{where}: read() after the array read() returned was changed", ad.read(param), native,
-                exact=True)
-        c.expect(ad.same(ad.param_at(model, p, kind), param), f"{where}: param_at after write()",
-                 "the same object", "another object")
+        c.close(
+            f"{where}: read() after the array read() returned was changed", ad.read(param), native, exact=True
+        )
+        c.expect(
+            ad.same(ad.param_at(model, p, kind), param),
+            f"{where}: param_at after write()",
+            "the same object",
+            "another object",
+        )
         wrong = rng.normal(size=(native.size + 1,)).astype(np.float32)
         try:
             ad.write(param, wrong)
             refused = "no exception"
         except Exception as exc:  # noqa: BLE001 - any refusal will do
             refused = type(exc).__name__
-        c.expect(refused != "no exception", f"{where}: write() of shape {wrong.shape}", "an exception", refused)
+        c.expect(
+            refused != "no exception", f"{where}: write() of shape {wrong.shape}", "an exception", refused
+        )
         c.close(f"{where}: read() after the refused write", ad.read(param), native, exact=True)
     c.forward_ok("after write()", model, arch, case.params, case.x)
 
@@ -701,8 +825,12 @@ def _assign(c: _Ctx) -> None:
             ad.assign(param, index, value)
             want[index] = value
             c.close(f"{where}: read() after assign({index}, ...)", ad.read(param), want, exact=True)
-        c.expect(ad.same(ad.param_at(model, p, kind), param), f"{where}: param_at after assign()",
-                 "the same object", "another object")
+        c.expect(
+            ad.same(ad.param_at(model, p, kind), param),
+            f"{where}: param_at after assign()",
+            "the same object",
+            "another object",
+        )
     values = ad.read_params(model, arch)
     c.forward_ok("after assign()", model, arch, values, case.x)
 
@@ -739,17 +867,22 @@ def _grad_initial(c: _Ctx) -> None:
 def _backward(c: _Ctx) -> None:
     ad = c.ad
     for arch in (NONSQUARE, NESTED, TIED):
-        name = _describe(arch)
-        model = c.build(arch)
-        case = _case(arch, 41)
-        ad.write_params(model, case.params)
-        ad.backward(model, case.x, case.upstream)
-        for p, kind in arch.param_refs():
-            g = ad.grad(ad.param_at(model, p, kind))
-            want = c.native_shape(arch, p, kind)
-            c.expect(g is not None and np.shape(g) == want, f"{name}: grad() of the {kind} at {p}",
-                     f"shape {want}", None if g is None else np.shape(g))
-        c.grads_ok(name, model, arch, case)
+        with c.attempt(_describe(arch)):
+            name = _describe(arch)
+            model = c.build(arch)
+            case = _case(arch, 41)
+            ad.write_params(model, case.params)
+            ad.backward(model, case.x, case.upstream)
+            for p, kind in arch.param_refs():
+                g = ad.grad(ad.param_at(model, p, kind))
+                want = c.native_shape(arch, p, kind)
+                c.expect(
+                    g is not None and np.shape(g) == want,
+                    f"{name}: grad() of the {kind} at {p}",
+                    f"shape {want}",
+                    None if g is None else np.shape(g),
+                )
+            c.grads_ok(name, model, arch, case)
 
 
 @_check(
@@ -768,8 +901,12 @@ def _zero_grad(c: _Ctx) -> None:
     ad.zero_grad(model)
     for p, kind in arch.param_refs():
         g = ad.grad(ad.param_at(model, p, kind))
-        c.expect(g is None or not np.asarray(g).any(), f"grad() of the {kind} at {p} after zero_grad",
-                 "None or zeros", None if g is None else _fmt(np.asarray(g)))
+        c.expect(
+            g is None or not np.asarray(g).any(),
+            f"grad() of the {kind} at {p} after zero_grad",
+            "None or zeros",
+            None if g is None else _fmt(np.asarray(g)),
+        )
     ad.backward(model, case.x, case.upstream)
     c.grads_ok("the backward after zero_grad", model, arch, case)
 
@@ -784,16 +921,17 @@ def _sgd_step(c: _Ctx) -> None:
     ad = c.ad
     lr = 0.25
     for arch in (NONSQUARE, TIED):
-        name = _describe(arch)
-        model = c.build(arch)
-        case = _case(arch, 61)
-        ad.write_params(model, case.params)
-        ad.backward(model, case.x, case.upstream)
-        grads = functional.grads(arch, case.params, case.x, case.upstream)
-        ad.sgd_step(model, lr)
-        after = ad.read_params(model, arch)
-        for key, v in case.params.items():
-            c.close(f"{name}: {_key(key)} after sgd_step({lr})", after[key], v - lr * grads[key])
+        with c.attempt(_describe(arch)):
+            name = _describe(arch)
+            model = c.build(arch)
+            case = _case(arch, 61)
+            ad.write_params(model, case.params)
+            ad.backward(model, case.x, case.upstream)
+            grads = functional.grads(arch, case.params, case.x, case.upstream)
+            ad.sgd_step(model, lr)
+            after = ad.read_params(model, arch)
+            for key, v in case.params.items():
+                c.close(f"{name}: {_key(key)} after sgd_step({lr})", after[key], v - lr * grads[key])
 
 
 @_check(
@@ -806,31 +944,43 @@ def _sgd_step(c: _Ctx) -> None:
 def _load_modes(c: _Ctx) -> None:
     ad = c.ad
     for i, arch in enumerate((NESTED, TIED)):
-        name = _describe(arch)
-        src = c.build(arch, seed=1)
-        case = _case(arch, 71)
-        ad.write_params(src, case.params)
-        path = c.tmp / f"weights-{i}"
-        ad.save_weights(src, path)
-        for mode in c.facts.load_modes:
-            dst = c.build(arch, seed=2)
-            out = ad.load_weights(dst, path, mode)
-            got = ad.read_params(out, arch)
-            for key, v in case.params.items():
-                c.close(f"{name}: {_key(key)} after load_weights(mode={mode!r})", got[key], v, exact=True)
-            c.forward_ok(f"{name}: after load_weights(mode={mode!r})", out, arch, case.params, case.x)
-            for u in arch.dense_uses():
-                if not u.first_use:
-                    owner = next(v.path for v in arch.dense_layers() if v.key == u.key)
-                    c.expect(ad.same(ad.param_at(out, u.path, "weight"), ad.param_at(out, owner, "weight")),
-                             f"{name}: the tie {owner} = {u.path} after load_weights(mode={mode!r})", "kept", "cut")
-        try:
-            ad.load_weights(c.build(arch), path, "no-such-mode")
-            c.fail(f"{name}: load_weights(mode='no-such-mode')", "ValueError", "no exception")
-        except ValueError:
-            pass
-        except Exception as exc:  # noqa: BLE001 - reported as the failure
-            c.fail(f"{name}: load_weights(mode='no-such-mode')", "ValueError", f"{type(exc).__name__}: {exc}")
+        with c.attempt(_describe(arch)):
+            name = _describe(arch)
+            src = c.build(arch, seed=1)
+            case = _case(arch, 71)
+            ad.write_params(src, case.params)
+            path = c.tmp / f"weights-{i}"
+            ad.save_weights(src, path)
+            for mode in c.facts.load_modes:
+                with c.attempt(f"{_describe(arch)}, mode {mode!r}"):
+                    dst = c.build(arch, seed=2)
+                    out = ad.load_weights(dst, path, mode)
+                    got = ad.read_params(out, arch)
+                    for key, v in case.params.items():
+                        c.close(
+                            f"{name}: {_key(key)} after load_weights(mode={mode!r})", got[key], v, exact=True
+                        )
+                    c.forward_ok(f"{name}: after load_weights(mode={mode!r})", out, arch, case.params, case.x)
+                    for u in arch.dense_uses():
+                        if not u.first_use:
+                            owner = next(v.path for v in arch.dense_layers() if v.key == u.key)
+                            c.expect(
+                                ad.same(
+                                    ad.param_at(out, u.path, "weight"), ad.param_at(out, owner, "weight")
+                                ),
+                                f"{name}: the tie {owner} = {u.path} after load_weights(mode={mode!r})",
+                                "kept",
+                                "cut",
+                            )
+            try:
+                ad.load_weights(c.build(arch), path, "no-such-mode")
+                c.fail(f"{name}: load_weights(mode='no-such-mode')", "ValueError", "no exception")
+            except ValueError:
+                pass
+            except Exception as exc:  # noqa: BLE001 - reported as the failure
+                c.fail(
+                    f"{name}: load_weights(mode='no-such-mode')", "ValueError", f"{type(exc).__name__}: {exc}"
+                )
 
 
 @_check(
@@ -868,8 +1018,12 @@ def _deferred(c: _Ctx) -> None:
         if kind != "weight":
             continue
         s = ad.shape(h)
-        c.expect(s is None or None in s, f"shape() of the lazy weight at {p} before forward",
-                 "None or a shape with None", s)
+        c.expect(
+            s is None or None in s,
+            f"shape() of the lazy weight at {p} before forward",
+            "None or a shape with None",
+            s,
+        )
         try:
             ad.read(h)
             c.fail(f"read() of the lazy weight at {p} before forward", "Uninitialized", "a value")
@@ -880,8 +1034,12 @@ def _deferred(c: _Ctx) -> None:
     for (p, kind), h in handles.items():
         want = c.native_shape(arch, p, kind)
         c.expect(ad.shape(h) == want, f"shape() of the {kind} at {p} after forward", want, ad.shape(h))
-        c.expect(ad.same(ad.param_at(model, p, kind), h), f"the handle of the {kind} at {p} taken before forward",
-                 "the model's parameter after it", "another object")
+        c.expect(
+            ad.same(ad.param_at(model, p, kind), h),
+            f"the handle of the {kind} at {p} taken before forward",
+            "the model's parameter after it",
+            "another object",
+        )
     case = _case(arch, 92)
     ad.write_params(model, case.params)
     c.forward_ok("the materialised lazy net, after write_params", model, arch, case.params, case.x)
@@ -901,8 +1059,9 @@ def _seed(c: _Ctx) -> None:
     for key in a:
         c.close(f"{_key(key)} built twice after seed(5)", b[key], a[key], exact=True)
     w: tuple[Path, Kind] = ((0,), "weight")
-    c.expect(not np.array_equal(a[w], other[w]), f"{_key(w)} after seed(5) and after seed(6)", "different",
-             "equal")
+    c.expect(
+        not np.array_equal(a[w], other[w]), f"{_key(w)} after seed(5) and after seed(6)", "different", "equal"
+    )
 
 
 CHECK_NAMES = tuple(ch.name for ch in CHECKS)
@@ -936,16 +1095,14 @@ def run_check(adapter_class: type[Adapter], name: str, *, profile: Profile | Non
         except NotApplicable:
             raise
         except Exception as exc:  # a primitive that raised is a failure of this check
-            where = traceback.extract_tb(exc.__traceback__)[-1]
-            raised = f"raised {type(exc).__name__}: {exc} (at {FsPath(where.filename).name}:{where.lineno}: {where.line})"
-            failures = [*(ctx.failures if ctx is not None else []), raised]
+            failures = [*(ctx.failures if ctx is not None else []), _raised(exc)]
             raise ContractFailure(_message(adapter_class, {name: failures}), {name: failures}) from exc
     if ctx is not None and ctx.failures:
         raise ContractFailure(_message(adapter_class, {name: ctx.failures}), {name: ctx.failures})
 
 
-def _message(adapter_class: type[Adapter], failures: dict[str, list[str]]) -> str:
-    lines = [f"{_label(adapter_class)} fails {len(failures)} of {len(CHECKS)} contract checks:"]
+def _message(adapter_class: type[Adapter], failures: dict[str, list[str]], ran: int = 1) -> str:
+    lines = [f"{_label(adapter_class)} fails {len(failures)} of {ran} contract check{'s' if ran > 1 else ''}:"]
     for name, found in failures.items():
         lines.append(f"[{name}] {_check_named(name).doc}")
         lines += [f"  - {f}" for f in found]
@@ -965,7 +1122,8 @@ def check_adapter(
     passed: list[str] = []
     na: dict[str, str] = {}
     failures: dict[str, list[str]] = {}
-    for name in checks if checks is not None else CHECK_NAMES:
+    names = list(checks if checks is not None else CHECK_NAMES)
+    for name in names:
         try:
             run_check(adapter_class, name, profile=profile)
         except NotApplicable as exc:
@@ -975,7 +1133,7 @@ def check_adapter(
         else:
             passed.append(name)
     if failures:
-        raise ContractFailure(_message(adapter_class, failures), failures)
+        raise ContractFailure(_message(adapter_class, failures, len(names)), failures)
     return ContractResult(_label(adapter_class), passed, na)
 
 

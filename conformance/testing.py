@@ -457,10 +457,13 @@ def _capabilities(c: _Ctx) -> None:
 
 
 def _archs(c: _Ctx) -> list[Arch]:
-    archs = [CHAPTER_MLP, NONSQUARE, NESTED, TIED]
-    if "repeated_child" in c.facts.capabilities:
-        archs.append(REPEATED)
-    return archs
+    return [CHAPTER_MLP, NONSQUARE, *_with_ties(c, NESTED)]
+
+
+def _with_ties(c: _Ctx, *archs: Arch) -> list[Arch]:
+    """``archs``, the tied net, and the chapter's repeated layer where the
+    framework has repeated_child."""
+    return [*archs, TIED, *([REPEATED] if "repeated_child" in c.facts.capabilities else [])]
 
 
 @_check(
@@ -619,7 +622,7 @@ def _ties(c: _Ctx) -> None:
 )
 def _listing(c: _Ctx) -> None:
     ad = c.ad
-    for arch in (NONSQUARE, NESTED, TIED):
+    for arch in _with_ties(c, NONSQUARE, NESTED):
         with c.attempt(_describe(arch)):
             name = _describe(arch)
             model = c.build(arch)
@@ -866,7 +869,7 @@ def _grad_initial(c: _Ctx) -> None:
 )
 def _backward(c: _Ctx) -> None:
     ad = c.ad
-    for arch in (NONSQUARE, NESTED, TIED):
+    for arch in _with_ties(c, NONSQUARE, NESTED):
         with c.attempt(_describe(arch)):
             name = _describe(arch)
             model = c.build(arch)
@@ -920,7 +923,7 @@ def _zero_grad(c: _Ctx) -> None:
 def _sgd_step(c: _Ctx) -> None:
     ad = c.ad
     lr = 0.25
-    for arch in (NONSQUARE, TIED):
+    for arch in _with_ties(c, NONSQUARE):
         with c.attempt(_describe(arch)):
             name = _describe(arch)
             model = c.build(arch)
@@ -937,13 +940,13 @@ def _sgd_step(c: _Ctx) -> None:
 @_check(
     "load-modes",
     "every mode of facts.load_modes loads what save_weights saved into a net built with other values "
-    "(ties kept); an unknown mode raises ValueError",
+    "(ties kept); an unknown mode raises ValueError naming the known ones",
     "a load mode that is accepted but loads nothing or the wrong keys, a load that cuts a tie, a "
     "mode name the profile declares but the adapter does not know",
 )
 def _load_modes(c: _Ctx) -> None:
     ad = c.ad
-    for i, arch in enumerate((NESTED, TIED)):
+    for i, arch in enumerate(_with_ties(c, NESTED)):
         with c.attempt(_describe(arch)):
             name = _describe(arch)
             src = c.build(arch, seed=1)
@@ -975,8 +978,14 @@ def _load_modes(c: _Ctx) -> None:
             try:
                 ad.load_weights(c.build(arch), path, "no-such-mode")
                 c.fail(f"{name}: load_weights(mode='no-such-mode')", "ValueError", "no exception")
-            except ValueError:
-                pass
+            except ValueError as exc:
+                missing = [m for m in c.facts.load_modes if m not in str(exc)]
+                c.expect(
+                    not missing,
+                    f"{name}: the ValueError of load_weights(mode='no-such-mode')",
+                    f"a message naming the known modes {list(c.facts.load_modes)}",
+                    f"{str(exc)!r}",
+                )
             except Exception as exc:  # noqa: BLE001 - reported as the failure
                 c.fail(
                     f"{name}: load_weights(mode='no-such-mode')", "ValueError", f"{type(exc).__name__}: {exc}"
@@ -1046,6 +1055,89 @@ def _deferred(c: _Ctx) -> None:
 
 
 @_check(
+    "initialize",
+    "initialize() with constant/zeros reaches every dense layer of a model, only that layer when given "
+    "a sub-block, leaves a role given None alone, keeps the parameter objects; with custom_initializer "
+    "the chapter's mixture gives values in {0} and [5, 10] in magnitude, about half zeros",
+    "an initialiser applied to the wrong role, to the whole model when a sub-block was given, to a copy, "
+    "or a mixture written with the framework's mechanism wrongly",
+)
+def _initialize(c: _Ctx) -> None:
+    from conformance.adapters.base import Init
+
+    ad = c.ad
+    arch = NESTED
+    model = c.build(arch)
+    handles = {key: ad.param_at(model, *key) for key in arch.param_refs()}
+    case = _case(arch, 101)
+    ad.write_params(model, case.params)
+    ad.initialize(model, weight=Init("constant", value=1.5), bias=Init("zeros"))
+    layers = [u.path for u in arch.dense_layers()]
+    got = ad.read_params(model, arch)
+    for p in layers:
+        c.close(
+            f"the weight at {p} after initialize(model, constant 1.5)",
+            got[(p, "weight")],
+            np.full_like(case.params[(p, "weight")], 1.5),
+            exact=True,
+        )
+        c.close(
+            f"the bias at {p} after initialize(model, bias=zeros)",
+            got[(p, "bias")],
+            np.zeros_like(case.params[(p, "bias")]),
+            exact=True,
+        )
+    inner = layers[1][:-1]  # the container of the second dense layer
+    ad.initialize(ad.block_at(model, inner), weight=Init("constant", value=-2.0))
+    after = ad.read_params(model, arch)
+    for p in layers:
+        inside = p[: len(inner)] == inner
+        want = np.full_like(case.params[(p, "weight")], -2.0 if inside else 1.5)
+        c.close(
+            f"the weight at {p} after initialize(block_at({inner}), constant -2)",
+            after[(p, "weight")],
+            want,
+            exact=True,
+        )
+        c.close(
+            f"the bias at {p} after initialize(..., bias=None)",
+            after[(p, "bias")],
+            np.zeros_like(case.params[(p, "bias")]),
+            exact=True,
+        )
+    for key, h in handles.items():
+        c.expect(
+            ad.same(ad.param_at(model, *key), h),
+            f"param_at{key} after initialize",
+            "the same object",
+            "another object",
+        )
+    if "custom_initializer" in c.facts.capabilities:
+        big = Arch(Sequential((Dense(64), ReLU(), Dense(64))), input_dim=64)
+        net = c.build(big)
+        ad.initialize(net, weight=Init("mixture"))
+        for p in ((0,), (2,)):
+            w = ad.read(ad.param_at(net, p, "weight"))
+            a = np.abs(w)
+            c.expect(
+                bool(((w == 0) | ((a >= 5) & (a <= 10))).all()),
+                f"mixture weight at {p}",
+                "entries 0 or of magnitude in [5, 10]",
+                f"range [{w.min():.3g}, {w.max():.3g}]",
+            )
+            zeros = float((w == 0).mean())  # 4096 draws of p = 1/2: 0.35..0.65 is > 19 sd
+            c.expect(0.35 < zeros < 0.65, f"share of zeros in the mixture weight at {p}", "about 1/2", zeros)
+            for sign in (1, -1):
+                share = float((np.sign(w) == sign).mean())
+                c.expect(
+                    0.1 < share < 0.4,
+                    f"share of sign {sign:+d} in the mixture weight at {p}",
+                    "about 1/4",
+                    share,
+                )
+
+
+@_check(
     "seed",
     "seed(s) before build gives the same initial values each time; another seed gives other weights",
     "a seed() that seeds the wrong generator (or none), so no run can be reproduced",
@@ -1102,7 +1194,9 @@ def run_check(adapter_class: type[Adapter], name: str, *, profile: Profile | Non
 
 
 def _message(adapter_class: type[Adapter], failures: dict[str, list[str]], ran: int = 1) -> str:
-    lines = [f"{_label(adapter_class)} fails {len(failures)} of {ran} contract check{'s' if ran > 1 else ''}:"]
+    lines = [
+        f"{_label(adapter_class)} fails {len(failures)} of {ran} contract check{'s' if ran > 1 else ''}:"
+    ]
     for name, found in failures.items():
         lines.append(f"[{name}] {_check_named(name).doc}")
         lines += [f"  - {f}" for f in found]

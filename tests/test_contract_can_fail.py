@@ -207,6 +207,31 @@ class NeverLazy(ReferenceAdapter):
         return super().build(arch.with_lazy(False))
 
 
+class InitializeEverything(ReferenceAdapter):
+    """Initialises the whole model whatever block it is given (a root taken for the block)."""
+
+    def initialize(self, block: Any, *, weight: Any = None, bias: Any = None, force: bool = True) -> None:
+        root = getattr(self, "_root", block)
+        self._root = root
+        super().initialize(root, weight=weight, bias=bias, force=force)
+
+
+class MixtureWithoutZeros(ReferenceAdapter):
+    def initialize(self, block: Any, *, weight: Any = None, bias: Any = None, force: bool = True) -> None:
+        from conformance.adapters.base import Init
+
+        if weight is not None and weight.kind == "mixture":
+            weight = Init("uniform", low=5.0, high=10.0)
+        super().initialize(block, weight=weight, bias=bias, force=force)
+
+
+class UnknownModeSaysNothing(ReferenceAdapter):
+    def load_weights(self, model: Any, path: Path, mode: str) -> Any:
+        if mode not in self.facts.load_modes:
+            raise ValueError("bad mode")
+        return super().load_weights(model, path, mode)
+
+
 class SeedNoOp(ReferenceAdapter):
     def seed(self, seed: int) -> None:
         pass
@@ -254,7 +279,10 @@ BROKEN: list[tuple[type[ReferenceAdapter], Profile | None, str]] = [
     (NonStrictLoadsNothing, None, "load-modes"),
     (AnyModeGoes, None, "load-modes"),
     (WholeModelForgetsValues, None, "whole-model"),
+    (UnknownModeSaysNothing, None, "load-modes"),
     (NeverLazy, None, "deferred-init"),
+    (InitializeEverything, None, "initialize"),
+    (MixtureWithoutZeros, None, "initialize"),
     (SeedNoOp, None, "seed"),
 ]
 

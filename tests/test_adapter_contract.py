@@ -20,7 +20,17 @@ from conformance.arch import Kind
 from conformance.frameworks import BUILTIN, builtin_profiles
 from conformance.testing import ContractFailure, adapter_contract_tests, check_adapter
 
-test_contract = adapter_contract_tests(*(adapter_class(name) for name in BUILTIN))
+#: Adapter bugs the contract found and that are not fixed yet ("<framework>-<check>": why);
+#: strict xfails, so a fix fails the test until its entry is removed.
+KNOWN = {
+    "flax-read-write": (
+        "NnxAdapter.write stores jnp.asarray(value): on the CPU jax adopts an aligned numpy buffer "
+        "without copying (jax-ml/jax#4486, #37830), so changing the caller's array afterwards changes "
+        "the parameter; jnp.array(value, copy=True) (or np.array first) would copy"
+    ),
+}
+
+test_contract = adapter_contract_tests(*(adapter_class(name) for name in BUILTIN), known=KNOWN)
 
 IN_OUT = [name for name, p in builtin_profiles().items() if p.facts.weight_layout == "in_out"]
 

@@ -151,7 +151,9 @@ def test_the_editions_bare_initializer_objects_do_nothing(ad: PaddleAdapter) -> 
 
 # -- saving and loading ------------------------------------------------------------------------------
 @pytest.mark.parametrize("mode", PaddleAdapter.facts.load_modes)
-def test_every_load_mode_copies_into_the_existing_parameters(ad: PaddleAdapter, tmp_path: Path, mode: str) -> None:
+def test_every_load_mode_copies_into_the_existing_parameters(
+    ad: PaddleAdapter, tmp_path: Path, mode: str
+) -> None:
     # (values loaded, tie kept: the contract's load-modes check)
     src = ad.build(TIED)
     path = tmp_path / "w.pdparams"

@@ -2,12 +2,13 @@
 1.x's quirks (deferred initialisation, the force_reinit rule, Initializer
 dispatch by name, Trainer's 1/batch_size, structural save keys, the name
 counter) faithfully? These pin down what Gluon actually does so that a
-property failing later is a finding about MXNet, not about the adapter."""
+property failing later is a finding about MXNet, not about the adapter.
+Every primitive is also checked against the profile and the numpy oracle by
+the adapter contract (tests/test_adapter_contract.py, conformance.testing);
+what is here is Gluon's own."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import warnings
 from pathlib import Path
 
@@ -70,12 +71,6 @@ def test_initialiser_requested_before_inference_is_applied(ad: GluonAdapter) -> 
 
 
 # -- initialisation ------------------------------------------------------------------
-def test_default_initialisation(ad: GluonAdapter) -> None:
-    net = ad.build(Arch(Sequential((Dense(64),)), input_dim=64))
-    w = ad.read(ad.param_at(net, (0,), "weight"))
-    assert np.abs(w).max() <= 0.07 and np.abs(w).max() > 0.06
-    assert not ad.read(ad.param_at(net, (0,), "bias")).any()
-
 
 def test_reinitialising_without_force_reinit_is_ignored_with_a_warning(ad: GluonAdapter) -> None:
     net = ad.build(MLP)
@@ -123,20 +118,12 @@ def test_initialisers_gluon_cannot_express_are_not_applicable(ad: GluonAdapter) 
     ad.initialize(net, weight=Init("normal", std=0.01))  # init.Normal(sigma=0.01) is fine
 
 
-def test_sub_block_initialisation_touches_only_that_block(ad: GluonAdapter) -> None:
-    net = ad.build(MLP)
-    before = ad.read(ad.param_at(net, (0,), "weight"))
-    ad.initialize(ad.block_at(net, (2,)), weight=Init("constant", value=42.0))
-    assert (ad.read(ad.param_at(net, (2,), "weight")) == 42.0).all()
-    np.testing.assert_array_equal(ad.read(ad.param_at(net, (0,), "weight")), before)
-
 
 # -- access, gradients, training ---------------------------------------------------------
-def test_gradient_is_zeros_before_backward_and_overwritten_by_each(ad: GluonAdapter) -> None:
+def test_each_backward_overwrites_the_gradient(ad: GluonAdapter) -> None:
+    # (zeros before any backward: the contract's grad-before-backward check)
     net = ad.build(MLP)
     w = ad.param_at(net, (0,), "weight")
-    g0 = ad.grad(w)
-    assert g0 is not None and g0.shape == (8, 4) and not g0.any()
     x, up = _x(), np.ones((3, 1), np.float32)
     ad.backward(net, x, up)
     g1 = ad.grad(w)
@@ -144,40 +131,14 @@ def test_gradient_is_zeros_before_backward_and_overwritten_by_each(ad: GluonAdap
     np.testing.assert_array_equal(ad.grad(w), g1)
 
 
-def test_trainer_step_is_w_minus_lr_g(ad: GluonAdapter) -> None:
+def test_tied_layer_is_listed_once_but_saved_at_every_position(ad: GluonAdapter) -> None:
+    # (one block at both positions, its gradient the sum over uses: the
+    # contract's ties and backward checks, on this very net)
     net = ad.build(TIED)
-    ad.backward(net, _x(), np.ones((3, 1), np.float32))
-    before = ad.read_params(net, TIED)
-    grads = ad.read_grads(net, TIED)
-    ad.sgd_step(net, 0.5)  # Trainer(...).step(batch_size=1)
-    after = ad.read_params(net, TIED)
-    for key in before:
-        np.testing.assert_allclose(after[key], before[key] - 0.5 * grads[key], rtol=1e-6, atol=1e-7)
-
-
-def test_tied_layer_is_one_block_and_its_gradient_sums_both_uses(ad: GluonAdapter) -> None:
-    net = ad.build(TIED)
-    assert ad.child(net, 2) is ad.child(net, 4) and ad.num_children(net) == 7
     names = [n for n, _ in ad.all_params(net)]
     assert len(names) == 6  # collect_params lists the shared Parameter once
     keys = [k for k, _ in ad.state_dict(net)]
     assert keys == ["0.weight", "0.bias", "2.weight", "2.bias", "4.weight", "4.bias", "6.weight", "6.bias"]
-    # the gradient of the shared weight is the sum over both uses
-    x, up = _x(), np.ones((3, 1), np.float32)
-    ad.backward(net, x, up)
-    tied_g = ad.grad(ad.param_at(net, (2,), "weight"))
-    untied = TIED.untied()
-    sep = ad.build(untied)
-    vals = ad.read_params(net, TIED)
-    shared_path = TIED.dense_layers()[1].path
-    ad.write_params(sep, {
-        (u.path, k): vals[(t.path if t.first_use else shared_path, k)]
-        for t, u in zip(TIED.dense_uses(), untied.dense_uses())
-        for k in ("weight", "bias")
-    })
-    ad.backward(sep, x, up)
-    want = ad.grad(ad.param_at(sep, (2,), "weight")) + ad.grad(ad.param_at(sep, (4,), "weight"))
-    np.testing.assert_allclose(tied_g, want, rtol=1e-5, atol=1e-6)
 
 
 def test_the_editions_params_idiom_shares_like_the_same_instance() -> None:
@@ -214,18 +175,6 @@ def test_the_editions_params_idiom_shares_like_the_same_instance() -> None:
     net[1].weight.data()[0, 0] = 100
     assert net[2].weight.data()[0, 0].asscalar() == 100
 
-
-def test_in_place_writes_and_set_data(ad: GluonAdapter) -> None:
-    net = ad.build(MLP)
-    w = ad.param_at(net, (0,), "weight")
-    old = ad.read(w)
-    ad.assign(w, (slice(None),), old + 1)  # data()[:] = data() + 1
-    ad.assign(w, (0, 0), 42.0)  # data()[0, 0] = 42
-    want = old + 1
-    want[0, 0] = 42
-    np.testing.assert_array_equal(ad.read(w), want)
-    ad.write(w, np.zeros((8, 4), np.float32))  # set_data keeps the Parameter object
-    assert ad.param_at(net, (0,), "weight") is w and not ad.read(w).any()
 
 
 # -- naming --------------------------------------------------------------------------
@@ -270,13 +219,10 @@ def test_pattern_selection_uses_re_match(ad: GluonAdapter) -> None:
 
 # -- serialisation ---------------------------------------------------------------------
 def test_load_modes(ad: GluonAdapter, tmp_path: Path) -> None:
+    # (every mode round-trips, an unknown one is refused: the contract's load-modes check)
     assert ad.facts.load_modes == ("strict", "allow_missing", "ignore_extra")
     src = ad.build(TIED)
     ad.save_weights(src, tmp_path / "w")
-    for mode in ad.facts.load_modes:
-        dst = ad.load_weights(ad.build(TIED), tmp_path / "w", mode)
-        for key, v in ad.read_params(dst, TIED).items():
-            np.testing.assert_array_equal(v, ad.read_params(src, TIED)[key])
     # a file with a key the model lacks: strict refuses, ignore_extra loads
     small = ad.build(Arch(Sequential((Dense(8),)), input_dim=4))
     with pytest.raises(Exception, match="ignore_extra"):
@@ -288,8 +234,6 @@ def test_load_modes(ad: GluonAdapter, tmp_path: Path) -> None:
     with pytest.raises(Exception, match="allow_missing"):
         ad.load_weights(big, tmp_path / "w", "strict")
     ad.load_weights(big, tmp_path / "w", "allow_missing")
-    with pytest.raises(ValueError):
-        ad.load_weights(ad.build(TIED), tmp_path / "w", "bogus")
 
 
 def test_deduplicate_saves_a_shared_parameter_once(ad: GluonAdapter, tmp_path: Path) -> None:
@@ -302,36 +246,14 @@ def test_deduplicate_saves_a_shared_parameter_once(ad: GluonAdapter, tmp_path: P
     assert ad.param_at(dst, (2,), "weight") is ad.param_at(dst, (4,), "weight")
 
 
-def test_whole_model_save_is_not_applicable(ad: GluonAdapter, tmp_path: Path) -> None:
-    assert "whole_model_save" not in ad.facts.capabilities
-    with pytest.raises(NotApplicable):
-        ad.save_model(ad.build(MLP), tmp_path / "m")
+def test_no_whole_model_save_for_a_plain_block() -> None:
+    # (save_model raising NotApplicable: the contract's capabilities check)
+    assert "whole_model_save" not in GluonAdapter.facts.capabilities
     assert not hasattr(nn.Sequential(), "export")  # only HybridBlock has export
 
 
-def test_seeding_reproduces_initial_values() -> None:
-    ad = GluonAdapter()
-    ad.seed(7)
-    a = ad.read_params(ad.build(MLP), MLP)
-    ad.seed(7)
-    b = ad.read_params(ad.build(MLP), MLP)
-    for key in a:
-        np.testing.assert_array_equal(a[key], b[key])
-
-
-# -- packaging -------------------------------------------------------------------------------
-def test_importing_the_adapter_does_not_import_mxnet() -> None:
-    code = "import conformance.frameworks.mxnet.adapter, sys; assert 'mxnet' not in sys.modules, 'mxnet imported'"
-    subprocess.run([sys.executable, "-c", code], check=True)
-    code = (
-        "import sys; sys.modules['mxnet'] = None; "
-        "from conformance.frameworks.mxnet.adapter import GluonAdapter; assert not GluonAdapter.installed()"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True)
-
+# -- identity ---------------------------------------------------------------------------------
 
 def test_identity(ad: GluonAdapter) -> None:
     assert ad.version() == mx.__version__
-    assert ad.describe()["name"] == "mxnet"
-    with autograd.record():  # autograd is importable alongside, nothing else to check
-        pass
+

@@ -138,7 +138,7 @@ DONE = pytest.StashKey["set[str]"]()  # tests with an outcome in --conformance-j
 SEED = pytest.StashKey["int | str"]()
 CATALOGUE = pytest.StashKey["Catalogue | SpecError"]()
 RECORDER = pytest.StashKey["StatRecorder"]()
-PHASES = pytest.StashKey["dict[str, Phase]"]()
+PHASES: pytest.StashKey[dict[str, Phase]] = pytest.StashKey()
 STARTED = pytest.StashKey["tuple[float, str]"]()
 FRAMEWORK = pytest.StashKey["tuple[Framework, Adapter | None]"]()
 
@@ -326,10 +326,8 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         cat = f"catalogue {_load_catalogue(config).version}"
     except SpecError as exc:
         cat = f"catalogue error: {exc}"
-    return [
-        f"conformance: framework {ident}, {cat}, seed {config.stash[SEED]}, "
-        f"false-alarm budget {options.from_pytest(config.option).effective_budget():g}"
-    ]
+    budget = options.from_pytest(config.option).effective_budget()
+    return [f"conformance: framework {ident}, {cat}, seed {config.stash[SEED]}, false-alarm budget {budget:g}"]
 
 
 # ----------------------------------------------------------------------------- collection
@@ -481,11 +479,11 @@ def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Ite
     plan = run.plan
     skipped = sum(1 for i in plan.items.values() if i.skip)
     b = plan.budget
-    return [
+    return [(
         f"conformance: {len(plan.items)} tests, {skipped} not applicable at collection, "
         f"{len(plan.matched)} known deviations; {b.tests} statistical tests share the false-alarm "
         f"budget {b.total:g} ({b.per_test:.3g} each)"
-    ]
+    )]
 
 
 # ----------------------------------------------------------------------------- fixtures

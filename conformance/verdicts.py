@@ -197,11 +197,11 @@ def classify(
 def summary_lines(report: dict[str, Any]) -> list[str]:
     """A report's outcome in a few lines, for the terminal."""
     s, fw = report["summary"], report["framework"]
-    lines = [
+    lines = [(
         f"{fw['name']} {fw['version']}: {len(report['results'])} clauses: "
         f"{s['holds']} holds, {s['violated']} violated, {s['not-applicable']} not applicable, "
         f"{s['error']} error; {s['unexpected']} unexpected (seed {report['seed']})"
-    ]
+    )]
     for st in report["stale_deviations"]:
         lines.append(f"stale known deviation {st['file']}:{st['line']}: {st['clause']}: {st['problem']}")
     return lines

@@ -11,10 +11,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import UnsatisfiedAssumption
 
-from conformance.frameworks.reference.adapter import ReferenceAdapter
 from conformance.arch import Arch, Dense, ReLU, Sequential
+from conformance.frameworks.reference.adapter import ReferenceAdapter
 from conformance.properties._support import build
-from conformance.strategies import CHAPTER_TIED, KERAS_TIED, architectures, block_names, framework_capabilities
+from conformance.strategies import (
+    CHAPTER_TIED,
+    KERAS_TIED,
+    architectures,
+    block_names,
+    framework_capabilities,
+)
 
 QUICK = settings(
     max_examples=150,

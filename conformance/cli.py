@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from conformance import options
+
 EXIT_OK = 0
 EXIT_UNEXPECTED = 1
 EXIT_USAGE = 2
@@ -82,9 +84,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from conformance import adapters as registry
     from conformance import supervisor
     from conformance.journal import new_path as new_journal
-    from conformance.plugin import summary_lines
     from conformance.reporting import json_report, markdown, write_reports
     from conformance.spec import SpecError, catalogue, load_catalogue
+    from conformance.verdicts import summary_lines
 
     # Resolve the framework before starting pytest: a typo or a missing
     # framework is a one-line answer, not a test session.
@@ -99,32 +101,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.workers is not None and importlib.util.find_spec("xdist") is None:
         _err("error: --workers needs pytest-xdist (pip install pytest-xdist)")
         return EXIT_USAGE
-    if args.timeout < 0:
-        _err("error: --timeout must be >= 0")
-        return EXIT_USAGE
 
     report_dir = Path(args.report_dir).resolve()
+    values = options.from_argparse(args)
     # One seed for the whole run: a child restarted after a crash must draw
-    # the examples the first would have.
-    seed = args.seed if args.seed is not None else secrets.randbits(32)
+    # the examples the first would have. The budget is stated too, so that
+    # the report's reproduce commands name it.
+    values.seed = args.seed if args.seed is not None else secrets.randbits(32)
+    values.budget = values.effective_budget()
     with tempfile.TemporaryDirectory(prefix="conformance-") as tmp:
         pytest_args = [
             *isolated_pytest_args(Path(tmp)),
-            "--framework",
-            args.framework,
-            "--max-examples",
-            str(args.max_examples),
-            "--false-alarm-budget",
-            repr(args.false_alarm_budget),
-            "--seed",
-            str(seed),
+            *options.pytest_args(values, [o.name for o in options.OPTIONS if o.name != "report_dir"]),
         ]
-        if args.derandomize:
-            pytest_args.append("--derandomize")
-        if args.catalogue:
-            pytest_args += ["--catalogue", str(Path(args.catalogue).resolve())]
-        if args.profile:
-            pytest_args += ["--profile", str(Path(args.profile).resolve())]
         if args.k:
             pytest_args += ["-k", args.k]
         if args.workers is not None:
@@ -267,8 +256,6 @@ def cmd_frameworks(args: argparse.Namespace) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from conformance.stats import DEFAULT_BUDGET
-
     fmt = argparse.RawDescriptionHelpFormatter
     p = argparse.ArgumentParser(
         prog="conformance",
@@ -291,71 +278,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES,
         formatter_class=fmt,
     )
-    r.add_argument(
-        "--framework", required=True, metavar="NAME", help="framework adapter (see `conformance frameworks`)"
-    )
-    r.add_argument(
-        "--report-dir",
-        default="reports",
-        metavar="DIR",
-        help="where conformance-<framework>-<version>[-<backend>[<version>]].json/.md go "
-        "(default: %(default)s)",
-    )
-    r.add_argument(
-        "--max-examples",
-        type=int,
-        default=100,
-        metavar="N",
-        help="Hypothesis examples per non-statistical property (default: %(default)s)",
-    )
-    r.add_argument(
-        "--seed",
-        type=int,
-        default=None,
-        metavar="S",
-        help="seed of every generated example (default: random, printed in the report)",
-    )
-    r.add_argument(
-        "--derandomize", action="store_true", help="derive examples from each test instead of a seed"
-    )
-    r.add_argument(
-        "--false-alarm-budget",
-        type=float,
-        default=DEFAULT_BUDGET,
-        metavar="A",
-        help="bound on the chance that a correct framework fails any statistical check "
-        "(default: %(default)s)",
-    )
-    r.add_argument(
-        "-k", metavar="EXPR", default=None, help="only run tests matching the pytest -k expression"
-    )
-    r.add_argument(
-        "--catalogue", metavar="DIR", default=None, help="spec catalogue directory (default: the shipped one)"
-    )
-    r.add_argument(
-        "--profile",
-        metavar="FILE",
-        default=None,
-        help="framework profile: facts, unsupported clauses, known deviations (default: the adapter's own)",
-    )
-    from conformance.supervisor import DEFAULT_TIMEOUT
-
-    r.add_argument(
-        "--timeout",
-        type=float,
-        default=DEFAULT_TIMEOUT,
-        metavar="S",
-        help="a test running longer than S seconds is stopped and reported as an error, "
-        "and the run goes on (default: %(default)g; 0: no limit)",
-    )
-    r.add_argument(
-        "-n",
-        "--workers",
-        default=None,
-        metavar="N",
-        help="run the tests in N pytest-xdist worker processes ('auto': one per CPU); "
-        "the report is the one a serial run gives",
-    )
+    options.add_argparse_options(r)
     r.set_defaults(func=cmd_run)
 
     s = sub.add_parser(
@@ -409,13 +332,10 @@ def _main(argv: Sequence[str] | None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help (0) or a usage error (2)
         return int(exc.code or 0)
-    if getattr(args, "max_examples", 1) < 1:
-        _err("error: --max-examples must be at least 1")
-        return EXIT_USAGE
-    budget = getattr(args, "false_alarm_budget", 0.5)
-    if not 0.0 < budget < 1.0:
-        _err("error: --false-alarm-budget must be in (0, 1)")
-        return EXIT_USAGE
+    if args.func is cmd_run:
+        for problem in options.problems(args, scope="cli"):
+            _err(f"error: {problem}")
+            return EXIT_USAGE
     return int(args.func(args))
 
 

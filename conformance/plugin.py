@@ -1,4 +1,4 @@
-"""The pytest plugin that turns property tests into clause verdicts.
+"""The pytest plugin that turns property tests into clause verdicts: hooks only.
 
 Loaded in every pytest session of an environment where ``conformance`` is
 installed (entry point ``pytest11``), so it stays inert unless a collected
@@ -11,10 +11,18 @@ When conformance tests are collected it
   the installed version (or everything, if the framework is not installed) and
   marks known deviations ``xfail(strict=True, raises=AssertionError)``;
 * splits the false-alarm budget over the statistical tests that will run;
-* pins every Hypothesis test to the ``conformance`` profile and to the run's
-  seed, so a run is a function of ``--seed``;
+* pins every Hypothesis test to the run's seed, so a run is a function of
+  ``--seed`` (the example counts come from the ``conformance`` Hypothesis
+  profile, registered at session start from the options);
 * turns each test outcome into a verdict on each clause it names and, with
   ``--report-dir``, writes the JSON report and a Markdown summary.
+
+The decisions are made by pure modules that the hooks feed: the options and
+their validation by :mod:`conformance.options`, the plan (applicability,
+deviations, budget, each test's skip reason, checks and reproduce command) by
+:mod:`conformance.planning`, the Hypothesis profile by
+:mod:`conformance.hypothesis_profile`, each test's verdict by
+:mod:`conformance.verdicts`.
 
 Each test's verdict is computed where the test ran, right after its teardown,
 and travels with its teardown report (``user_properties``); the process that
@@ -27,15 +35,12 @@ verdict it reached (``conformance run`` restarts it from there).
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
-import math
-import re
 import secrets
 import shlex
 import sys
 import time
 from collections.abc import Generator, Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -43,75 +48,43 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from conformance import runconfig
+from conformance import options
 from conformance.journal import Journal, Results
 
 # Everything else is imported inside the hooks that need it: this module is
 # loaded by every pytest session in the environment, and the suite's own
-# modules pull in numpy and scipy (close to a second of start-up) that an
-# unrelated test suite must not pay for.
+# modules pull in numpy, scipy and Hypothesis (close to a second of start-up)
+# that an unrelated test suite must not pay for.
 if TYPE_CHECKING:
     from conformance.adapters.base import Adapter
-    from conformance.deviations import Deviation
-    from conformance.reporting import Framework, TestVerdict
-    from conformance.reporting.model import Outcome, Verdict
+    from conformance.planning import ItemPlan, RunPlan, TestMarks
     from conformance.profile import Profile
+    from conformance.reporting import Framework
     from conformance.spec import Catalogue, Clause, SpecError  # noqa: F401 - used in a StashKey
-    from conformance.stats import ErrorBudget, StatRecorder
+    from conformance.stats import StatRecorder
+    from conformance.verdicts import Phase
 
-DEFAULT_FRAMEWORK = "reference"  # conformance.adapters.DEFAULT, without importing it
-DEFAULT_MAX_EXAMPLES = 100
-STALE_XPASS = "listed as a known deviation but holds: remove the entry"
-# Our own command-line flags: any of them on the command line (or an argument
-# naming the package) marks the session as a conformance run for the header.
-FLAGS = (
-    "--framework",
-    "--report-dir",
-    "--max-examples",
-    "--seed",
-    "--derandomize",
-    "--false-alarm-budget",
-    "--catalogue",
-    "--profile",
-)
-COUNTEREXAMPLE_RE = re.compile(r"^(Falsifying|Failing) (explicit )?(example|test case)\b")
 # What a test's teardown report carries to the reporting process.
 VERDICT_KEY = "conformance.verdict"
 RUN_KEY = "conformance.run"  # the plan, with each pytest-xdist worker's first report
 SEED_INPUT = "conformance_seed"  # the controller's seed, in each worker's workerinput
 
 
+def summary_lines(report: dict[str, Any]) -> list[str]:
+    """The run's outcome in a few lines (:func:`conformance.verdicts.summary_lines`)."""
+    from conformance.verdicts import summary_lines as lines
+
+    return lines(report)
+
+
 # ----------------------------------------------------------------------------- state
 @dataclass
-class _Item:
-    """What the plugin knows about one conformance test."""
-
-    clauses: tuple[str, ...]
-    name: str  # for -k
-    target: str  # what to pass pytest to collect it again
-    statistical: bool
-    planned: int | None = None  # statistical checks: k * (STAT_EXAMPLES + e)
-    skip: str | None = None  # why it does not apply, decided at collection
-    reproduce: str | None = None  # the command that reruns it, for a violation or an error
-    phases: dict[str, tuple[pytest.TestReport, pytest.ExceptionInfo[BaseException] | None]] = field(
-        default_factory=dict
-    )
-
-
-@dataclass
 class _Run:
-    """One conformance session's plan: framework, seed, budget, deviations, tests."""
+    """One conformance session: its plan, the adapter, the plan as a record."""
 
-    framework: Framework
+    plan: RunPlan
     adapter: Adapter | None
-    seed: int | str
-    budget: ErrorBudget
-    stat_examples: int | None
-    matched: dict[str, Deviation]
-    stale: list[dict[str, Any]]
-    items: dict[str, _Item]
-    timestamp: str
-    record: dict[str, Any] = field(default_factory=dict)  # the plan, as a journal "run" record
+    record: dict[str, Any]  # the plan, as a journal "run" record
     shipped: bool = False  # a pytest-xdist worker has sent the plan to the controller
 
 
@@ -165,6 +138,7 @@ DONE = pytest.StashKey["set[str]"]()  # tests with an outcome in --conformance-j
 SEED = pytest.StashKey["int | str"]()
 CATALOGUE = pytest.StashKey["Catalogue | SpecError"]()
 RECORDER = pytest.StashKey["StatRecorder"]()
+PHASES: pytest.StashKey[dict[str, Phase]] = pytest.StashKey()
 STARTED = pytest.StashKey["tuple[float, str]"]()
 FRAMEWORK = pytest.StashKey["tuple[Framework, Adapter | None]"]()
 
@@ -181,71 +155,7 @@ def _is_worker(config: pytest.Config) -> bool:
 
 # ----------------------------------------------------------------------------- options
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("conformance", "parameter-management conformance suite")
-    group.addoption(
-        "--framework",
-        dest="conformance_framework",
-        default=DEFAULT_FRAMEWORK,
-        metavar="NAME",
-        help="framework adapter to test (default: %(default)s); see `conformance frameworks`",
-    )
-    group.addoption(
-        "--report-dir",
-        dest="conformance_report_dir",
-        default=None,
-        metavar="DIR",
-        help="write conformance-<framework>-<version>[-<backend>[<version>]].json and .md into DIR",
-    )
-    group.addoption(
-        "--max-examples",
-        dest="conformance_max_examples",
-        type=int,
-        default=DEFAULT_MAX_EXAMPLES,
-        metavar="N",
-        help="Hypothesis examples per non-statistical property (default: %(default)s)",
-    )
-    group.addoption(
-        "--seed",
-        dest="conformance_seed",
-        type=int,
-        default=None,
-        metavar="S",
-        help="seed of every generated example (default: drawn at random and reported)",
-    )
-    group.addoption(
-        "--derandomize",
-        dest="conformance_derandomize",
-        action="store_true",
-        default=False,
-        help="derive examples from each test instead of the seed",
-    )
-    group.addoption(
-        "--false-alarm-budget",
-        dest="conformance_budget",
-        type=float,
-        default=None,
-        metavar="A",
-        help="bound on the chance that a correct framework fails any statistical "
-        "check of the run (default: conformance.stats.DEFAULT_BUDGET, 1e-06)",
-    )
-    group.addoption(
-        "--catalogue",
-        dest="conformance_catalogue",
-        default=None,
-        metavar="DIR",
-        help="load the spec catalogue from DIR instead of the shipped one",
-    )
-    group.addoption(
-        "--profile",
-        dest="conformance_profile",
-        default=None,
-        metavar="FILE",
-        help="framework profile (profile.toml: facts, unsupported clauses, known deviations) "
-        "to use instead of the adapter's own",
-    )
-    # `conformance run`'s channel to the pytest process it supervises: append
-    # to FILE, skip the tests it already holds, write no report.
-    group.addoption("--conformance-journal", dest="conformance_journal", default=None, help=argparse.SUPPRESS)
+    options.add_pytest_options(parser.getgroup("conformance", "parameter-management conformance suite"))
 
 
 class _XdistHooks:
@@ -272,14 +182,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "requires(*capabilities): adapter capabilities the test needs")
     config.stash[STARTED] = (time.monotonic(), datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
     # Our options have valid defaults, so a bad value was typed by the user.
-    if config.option.conformance_max_examples < 1:
-        raise pytest.UsageError("--max-examples must be at least 1")
-    if config.option.conformance_budget is not None and not 0.0 < config.option.conformance_budget < 1.0:
-        raise pytest.UsageError("--false-alarm-budget must be in (0, 1)")
-    # Before any property module is imported: their settings decorators read this.
-    runconfig.configure(
-        max_examples=config.option.conformance_max_examples, derandomize=config.option.conformance_derandomize
-    )
+    for problem in options.problems(options.from_pytest(config.option)):
+        raise pytest.UsageError(problem)
     # Draw the seed now (cheap, no side effect) so the header can show it. It is
     # applied to the tests after collection, and only to conformance tests:
     # forcing Hypothesis's global seed here would change unrelated suites too.
@@ -294,7 +198,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[SEED] = int(hyp_seed) if str(hyp_seed).lstrip("-").isdigit() else str(hyp_seed)
     else:
         config.stash[SEED] = secrets.randbits(32)
-    journal = config.option.conformance_journal
+    journal = getattr(config.option, options.JOURNAL_DEST)
     if journal:
         from conformance.journal import read
 
@@ -308,16 +212,26 @@ def pytest_configure(config: pytest.Config) -> None:
             config.pluginmanager.register(_XdistHooks(config), "conformance-xdist")
 
 
-def _budget(config: pytest.Config) -> float:
-    from conformance.stats import DEFAULT_BUDGET
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Register the ``conformance`` Hypothesis profile from the run's options,
+    before collection imports the properties (their settings decorators take
+    it as parent), after Hypothesis's own plugin loaded any profile asked for
+    (the parent of ours). Registered, never loaded: other tests of the session
+    keep theirs. Where Hypothesis is not imported yet and the options are the
+    defaults, the first property that needs it registers the same profile
+    (:func:`conformance.hypothesis_profile.get`): an unrelated session does not
+    import Hypothesis for us."""
+    values = options.from_pytest(session.config.option)
+    changed = values.max_examples != options.DEFAULT_MAX_EXAMPLES or values.derandomize
+    if changed or "hypothesis" in sys.modules:
+        from conformance import hypothesis_profile
 
-    value = config.option.conformance_budget
-    return DEFAULT_BUDGET if value is None else float(value)
+        hypothesis_profile.register(max_examples=values.max_examples, derandomize=values.derandomize)
 
 
 def _explicit(config: pytest.Config) -> bool:
     args = [str(a) for a in config.invocation_params.args]
-    return any(a.split("=", 1)[0] in FLAGS or "conformance" in a for a in args)
+    return any(a.split("=", 1)[0] in options.FLAGS or "conformance" in a for a in args)
 
 
 def _load_catalogue(config: pytest.Config) -> Catalogue:
@@ -412,60 +326,37 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         cat = f"catalogue {_load_catalogue(config).version}"
     except SpecError as exc:
         cat = f"catalogue error: {exc}"
-    return [
-        f"conformance: framework {ident}, {cat}, seed {config.stash[SEED]}, "
-        f"false-alarm budget {_budget(config):g}"
-    ]
+    budget = options.from_pytest(config.option).effective_budget()
+    return [f"conformance: framework {ident}, {cat}, seed {config.stash[SEED]}, false-alarm budget {budget:g}"]
 
 
 # ----------------------------------------------------------------------------- collection
-def _clause_ids(item: pytest.Item) -> tuple[str, ...]:
-    """Every clause id the test names, closest marker first, without duplicates."""
-    return tuple(dict.fromkeys(a for m in item.iter_markers("clause") for a in m.args))
+def _target(item: pytest.Item) -> str:
+    module = getattr(getattr(item, "module", None), "__name__", "")
+    if module.startswith("conformance.properties"):
+        return "--pyargs conformance.properties"
+    return shlex.quote(str(item.path))
 
 
-def _statistical(item: pytest.Item) -> tuple[int, int] | None:
-    m = item.get_closest_marker("statistical")
-    if m is None:
-        return None
-    checks = m.kwargs.get("checks", m.args[0] if m.args else None)
-    explicit = m.kwargs.get("explicit", m.args[1] if len(m.args) > 1 else 0)
-    return checks, explicit
+def _marks(item: pytest.Item) -> TestMarks:
+    """The test's markers, as planning takes them."""
+    from conformance.planning import TestMarks
 
-
-def _marker_problems(item: pytest.Item, config: pytest.Config) -> list[str]:
-    from conformance.adapters.base import CAPABILITIES
-    from conformance.spec import SpecError
-
-    problems: list[str] = []
-    for m in item.iter_markers("clause"):
-        if not m.args or not all(isinstance(a, str) for a in m.args):
-            problems.append(f"{item.nodeid}: @pytest.mark.clause needs one or more clause ids (strings)")
-    ids = [a for a in _clause_ids(item) if isinstance(a, str)]
-    try:
-        cat = _load_catalogue(config)
-        problems += [
-            f"{item.nodeid}: unknown clause id {cid!r} (not in the catalogue)"
-            for cid in ids
-            if cid not in cat
-        ]
-    except SpecError as exc:
-        problems.append(f"spec catalogue: {exc}")
-    stat = _statistical(item)
+    stat = item.get_closest_marker("statistical")
+    statistical = None
     if stat is not None:
-        checks, explicit = stat
-        if not (isinstance(checks, int) and checks >= 1 and isinstance(explicit, int) and explicit >= 0):
-            problems.append(
-                f"{item.nodeid}: @pytest.mark.statistical needs checks=k >= 1 and explicit=e >= 0"
-            )
-    for m in item.iter_markers("requires"):
-        unknown = [c for c in m.args if c not in CAPABILITIES]
-        if unknown or not m.args:
-            problems.append(
-                f"{item.nodeid}: @pytest.mark.requires: unknown capabilities {unknown}; "
-                f"known: {sorted(CAPABILITIES)}"
-            )
-    return problems
+        statistical = (
+            stat.kwargs.get("checks", stat.args[0] if stat.args else None),
+            stat.kwargs.get("explicit", stat.args[1] if len(stat.args) > 1 else 0),
+        )
+    return TestMarks(
+        item.nodeid,
+        getattr(item, "originalname", item.name),
+        _target(item),
+        tuple(m.args for m in item.iter_markers("clause")),
+        statistical,
+        tuple(m.args for m in item.iter_markers("requires")),
+    )
 
 
 @pytest.hookimpl(wrapper=True)
@@ -477,25 +368,20 @@ def pytest_make_collect_report(
     # holds the test, so it is reported next to the file and fails the run.
     if rep.passed and rep.result:
         funcs = [i for i in rep.result if isinstance(i, pytest.Item) and i.get_closest_marker("clause")]
-        problems = list(dict.fromkeys(p for i in funcs for p in _marker_problems(i, collector.config)))
-        if problems:
-            rep.outcome = "failed"
-            rep.longrepr = "\n".join(problems)
-            rep.result = []
+        if funcs:
+            from conformance.planning import marker_problems
+            from conformance.spec import SpecError
+
+            try:
+                cat: Catalogue | Exception = _load_catalogue(collector.config)
+            except SpecError as exc:
+                cat = exc
+            problems = list(dict.fromkeys(p for i in funcs for p in marker_problems(_marks(i), cat)))
+            if problems:
+                rep.outcome = "failed"
+                rep.longrepr = "\n".join(problems)
+                rep.result = []
     return rep
-
-
-def _stat_examples() -> int:
-    from conformance.strategies import STAT_EXAMPLES  # noqa: PLC0415 - only statistical runs need it
-
-    return int(STAT_EXAMPLES)
-
-
-def _target(item: pytest.Item) -> str:
-    module = getattr(getattr(item, "module", None), "__name__", "")
-    if module.startswith("conformance.properties"):
-        return "--pyargs conformance.properties"
-    return shlex.quote(str(item.path))
 
 
 @pytest.hookimpl(trylast=True)  # after -k/-m deselection: plan only what runs
@@ -508,10 +394,7 @@ def pytest_collection_modifyitems(
     from conformance import adapters as registry
     from conformance import planning
     from conformance.spec import SpecError
-    from conformance.stats import ErrorBudget
 
-    opt = config.option
-    name = opt.conformance_framework
     try:
         fw, adapter = _framework(config)
     except registry.UnknownFramework as exc:
@@ -520,54 +403,28 @@ def pytest_collection_modifyitems(
         cat = _load_catalogue(config)
     except SpecError as exc:
         raise pytest.UsageError(f"spec catalogue: {exc}") from None
-
-    # The profile's known deviations, and entries that can never match (so it cannot rot).
-    profile = adapter.profile if adapter is not None else _profile(config, registry.adapter_class(name))
-    facts = adapter.facts if adapter is not None else profile.facts
-    plan = planning.plan_deviations(cat, profile, facts, fw.version, fw.backend)
-    matched: dict[str, Deviation] = plan.matched if fw.installed else {}
-    stale = plan.stale + planning.profile_problems(cat, profile)
-
-    infos: dict[str, _Item] = {}
+    if adapter is not None:
+        profile, facts = adapter.profile, adapter.facts
+    else:
+        profile = _profile(config, registry.adapter_class(config.option.conformance_framework))
+        facts = profile.facts
+    plan = planning.plan_run(
+        cat,
+        profile,
+        facts,
+        fw,
+        options.from_pytest(config.option),
+        [_marks(i) for i in ours],
+        seed=config.stash[SEED],
+        timestamp=config.stash[STARTED][1],
+    )
     for item in ours:
-        ids = _clause_ids(item)
-        info = _Item(
-            ids, getattr(item, "originalname", item.name), _target(item), _statistical(item) is not None
-        )
-        if not fw.installed:
-            info.skip = f"{name} is not installed"
-        else:
-            for cid in ids:
-                why = planning.not_applicable(cat[cid], profile, facts)
-                if why is not None:
-                    info.skip = f"{cid}: {why}"
-                    break
+        info = plan.items[item.nodeid]
         if info.skip:
             item.add_marker(pytest.mark.skip(reason=info.skip))
-        else:
-            devs = [matched[c] for c in ids if c in matched]
-            if devs:
-                reason = "; ".join(
-                    f"known deviation {d.clause} ({d.versions}): {d.reason} <{d.link}>" for d in devs
-                )
-                item.add_marker(pytest.mark.xfail(strict=True, raises=AssertionError, reason=reason))
-        infos[item.nodeid] = info
-
-    statistical = [infos[i.nodeid] for i in ours if infos[i.nodeid].statistical and not infos[i.nodeid].skip]
-    stat_examples: int | None = None
-    if any(info.statistical for info in infos.values()):
-        stat_examples = _stat_examples()
-        for i in ours:
-            stat = _statistical(i)
-            if stat is not None:
-                infos[i.nodeid].planned = stat[0] * (stat_examples + stat[1])
-    budget = ErrorBudget(_budget(config), tests=len(statistical))
-
-    timestamp = config.stash[STARTED][1]
-    run = _Run(fw, adapter, config.stash[SEED], budget, stat_examples, matched, stale, infos, timestamp)
-    for info in infos.values():
-        info.reproduce = _reproduce(config, info, run)
-    run.record = _run_record(config, run)
+        elif info.xfail:
+            item.add_marker(pytest.mark.xfail(strict=True, raises=AssertionError, reason=info.xfail))
+    run = _Run(plan, adapter, plan.record())
     config.stash[RUN] = run
     _seed_hypothesis(config, run, ours)
     session_state = config.stash.get(SESSION, None)
@@ -579,30 +436,6 @@ def pytest_collection_modifyitems(
     if done:
         config.hook.pytest_deselected(items=[i for i in items if i.nodeid in done])
         items[:] = [i for i in items if i.nodeid not in done]
-
-
-def _run_record(config: pytest.Config, run: _Run) -> dict[str, Any]:
-    """The plan as plain data: all a report needs besides the verdicts."""
-    opt = config.option
-    return {
-        "framework": dataclasses.asdict(run.framework),
-        "info": {
-            "seed": run.seed,
-            "max_examples": opt.conformance_max_examples,
-            "stat_examples": run.stat_examples,
-            "derandomize": opt.conformance_derandomize,
-            "budget_total": run.budget.total,
-            "statistical_tests": run.budget.tests,
-            "per_test": run.budget.per_test,
-            "timestamp": run.timestamp,
-        },
-        "deviations": {c: dataclasses.asdict(d) for c, d in run.matched.items()},
-        "stale": run.stale,
-        "items": {
-            nodeid: {"clauses": list(info.clauses), "reproduce": info.reproduce}
-            for nodeid, info in run.items.items()
-        },
-    }
 
 
 def _plan(config: pytest.Config, state: _Session, record: dict[str, Any]) -> None:
@@ -625,9 +458,8 @@ def _seed_hypothesis(config: pytest.Config, run: _Run, items: Iterable[pytest.It
     """Give each Hypothesis test the run's seed (Hypothesis's public ``seed``).
 
     The example counts are not set here: the properties carry
-    ``property_settings`` / ``statistical_settings``, which read the run's
-    options from :mod:`conformance.runconfig` when their modules are imported
-    (``pytest_configure`` set them before collection)."""
+    ``property_settings`` / ``statistical_settings``, whose parent is the
+    ``conformance`` profile registered at session start."""
     from hypothesis import is_hypothesis_test, seed
 
     opt = config.option
@@ -637,20 +469,21 @@ def _seed_hypothesis(config: pytest.Config, run: _Run, items: Iterable[pytest.It
         fn = getattr(item, "obj", None)
         fn = getattr(fn, "__func__", fn)  # a bound method: the seed lives on the function
         if fn is not None and is_hypothesis_test(fn):
-            seed(run.seed)(fn)
+            seed(run.plan.seed)(fn)
 
 
 def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Item]) -> list[str] | None:
     run = active_run(config)
     if run is None:
         return None
-    skipped = sum(1 for i in run.items.values() if i.skip)
-    b = run.budget
-    return [
-        f"conformance: {len(run.items)} tests, {skipped} not applicable at collection, "
-        f"{len(run.matched)} known deviations; {b.tests} statistical tests share the false-alarm "
+    plan = run.plan
+    skipped = sum(1 for i in plan.items.values() if i.skip)
+    b = plan.budget
+    return [(
+        f"conformance: {len(plan.items)} tests, {skipped} not applicable at collection, "
+        f"{len(plan.matched)} known deviations; {b.tests} statistical tests share the false-alarm "
         f"budget {b.total:g} ({b.per_test:.3g} each)"
-    ]
+    )]
 
 
 # ----------------------------------------------------------------------------- fixtures
@@ -661,23 +494,17 @@ def adapter(request: pytest.FixtureRequest) -> Adapter:
 
     run = active_run(request.config)
     if run is not None and run.adapter is not None:
-        found = run.adapter
-    else:
-        try:
-            found = registry.load_adapter(request.config.option.conformance_framework)
-        except registry.NotInstalled as exc:
-            pytest.skip(str(exc))
-    # The architecture strategies draw only what the framework can build (a
-    # layer twice in one container needs `repeated_child`); every test that
-    # draws one takes this fixture, so this is set before the first draw.
-    runconfig.configure_framework(repeated_child="repeated_child" in found.facts.capabilities)
-    return found
+        return run.adapter
+    try:
+        return registry.load_adapter(request.config.option.conformance_framework)
+    except registry.NotInstalled as exc:
+        pytest.skip(str(exc))
 
 
 @pytest.fixture
 def clause(request: pytest.FixtureRequest) -> Clause:
     """The catalogue clause of the test's closest ``clause`` marker (its first id)."""
-    ids = _clause_ids(request.node)
+    ids = _marks(request.node).clauses
     if not ids:
         pytest.fail("the clause fixture needs a @pytest.mark.clause marker", pytrace=False)
     return _load_catalogue(request.config)[ids[0]]
@@ -688,22 +515,22 @@ def stat(request: pytest.FixtureRequest) -> StatRecorder:
     """The test's share of the run's false-alarm budget, planned from its
     ``statistical`` marker; every check it records goes into the report."""
     run = active_run(request.config)
-    info = run.items.get(request.node.nodeid) if run is not None else None
+    info = run.plan.items.get(request.node.nodeid) if run is not None else None
     if info is None or info.planned is None:
         pytest.fail(
             "the stat fixture needs @pytest.mark.clause(...) and "
             "@pytest.mark.statistical(checks=k, explicit=e)",
             pytrace=False,
         )
-    recorder = run.budget.recorder(info.planned)  # type: ignore[union-attr]
+    recorder = run.plan.budget.recorder(info.planned)  # type: ignore[union-attr]
     request.node.stash[RECORDER] = recorder
     return recorder
 
 
 # ----------------------------------------------------------------------------- running
-def _ours(item: pytest.Item) -> _Item | None:
+def _ours(item: pytest.Item) -> ItemPlan | None:
     run = active_run(item.config)
-    return run.items.get(item.nodeid) if run is not None else None
+    return run.plan.items.get(item.nodeid) if run is not None else None
 
 
 def _is_not_applicable(exc: BaseException) -> bool:
@@ -739,12 +566,21 @@ def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    info, run = _ours(item), active_run(item.config)
+    drawing: Any = nullcontext()
+    if info is not None and run is not None and run.adapter is not None:
+        # The strategies draw only what the framework can build (a layer twice
+        # in one container needs `repeated_child`), for this test's call only.
+        from conformance.strategies import framework_capabilities
+
+        drawing = framework_capabilities(run.adapter.facts.capabilities)
     try:
-        return (yield)
+        with drawing:
+            return (yield)
     except Exception as exc:
         # NotApplicable: the framework cannot express what the test asks, a
         # verdict of not-applicable, reported as a skip rather than a failure.
-        if _ours(item) is None or not _is_not_applicable(exc):
+        if info is None or not _is_not_applicable(exc):
             raise
         raise _not_applicable(exc) from None
 
@@ -757,14 +593,24 @@ def pytest_runtest_makereport(
     info = _ours(item)
     run = active_run(item.config)
     if info is not None and run is not None:
-        info.phases[rep.when] = (rep, call.excinfo)
+        from conformance import verdicts
+
+        phases = item.stash.setdefault(PHASES, {})
+        phases[rep.when] = verdicts.phase(rep, call.excinfo)
         if rep.when == "teardown":
             # The verdict is decided here, where the test ran, and rides with
             # the report to whichever process reports the session.
             from conformance.journal import verdict_record
 
-            verdict = _verdict(item, info, run)
-            info.phases.clear()  # the tracebacks are no longer needed
+            recorder = item.stash.get(RECORDER, None)
+            verdict = verdicts.classify(
+                phases,
+                nodeid=item.nodeid,
+                clauses=info.clauses,
+                reproduce=info.reproduce,
+                statistics=recorder.records if recorder is not None else (),
+            )
+            phases.clear()
             props = [*rep.user_properties]
             if verdict is not None:
                 props.append((VERDICT_KEY, verdict_record(verdict)))
@@ -773,161 +619,6 @@ def pytest_runtest_makereport(
                 run.shipped = True
             rep.user_properties = props
     return rep
-
-
-# ----------------------------------------------------------------------------- verdicts
-def _skip_reason(rep: pytest.TestReport) -> str:
-    if isinstance(rep.longrepr, tuple):
-        reason = str(rep.longrepr[2])
-    else:
-        reason = str(rep.longrepr or "")
-    return reason.removeprefix("Skipped: ")
-
-
-def _describe(excinfo: pytest.ExceptionInfo[BaseException] | None, rep: pytest.TestReport) -> str:
-    if excinfo is None:
-        return rep.longreprtext.strip() or rep.outcome
-    return f"{excinfo.type.__name__}: {excinfo.value}"
-
-
-def _assertion_message(excinfo: pytest.ExceptionInfo[BaseException] | None, rep: pytest.TestReport) -> str:
-    if excinfo is None:
-        return rep.longreprtext.strip()
-    return str(excinfo.value).strip() or excinfo.type.__name__
-
-
-def _counterexample(
-    excinfo: pytest.ExceptionInfo[BaseException] | None, rep: pytest.TestReport
-) -> str | None:
-    """The minimal falsifying example Hypothesis reported: an exception note
-    (Hypothesis >= 6.x on every supported Python), else its report text."""
-    notes = getattr(excinfo.value, "__notes__", None) if excinfo is not None else None
-    found = [n.strip() for n in notes or () if isinstance(n, str) and COUNTEREXAMPLE_RE.match(n.strip())]
-    if found:
-        return "\n".join(found)
-    texts = [rep.longreprtext, *(content for _, content in rep.sections)]
-    for text in texts:
-        lines = [re.sub(r"^E {0,7}", "", ln) for ln in text.splitlines()]
-        for i, ln in enumerate(lines):
-            if COUNTEREXAMPLE_RE.match(ln.strip()):
-                block = [ln.strip()]
-                for nxt in lines[i + 1 :]:
-                    if not nxt.strip() or (block[-1] == ")" and not nxt.startswith(" ")):
-                        break
-                    block.append(nxt.rstrip())
-                return "\n".join(block)
-    return None
-
-
-def _reproduce(config: pytest.Config, info: _Item, run: _Run) -> str:
-    opt = config.option
-    extra: list[str] = []
-    if opt.conformance_max_examples != DEFAULT_MAX_EXAMPLES:
-        extra += ["--max-examples", str(opt.conformance_max_examples)]
-    if opt.conformance_derandomize:
-        extra.append("--derandomize")
-    if opt.conformance_budget is not None:
-        extra += ["--false-alarm-budget", repr(opt.conformance_budget)]
-    extra_paths: list[str] = []
-    for flag, value in (
-        ("--catalogue", opt.conformance_catalogue),
-        ("--profile", opt.conformance_profile),
-    ):
-        if value:
-            extra_paths += [flag, str(Path(value).resolve())]
-    seed = ["--seed", str(run.seed)] if isinstance(run.seed, int) else [f"--hypothesis-seed={run.seed}"]
-    common = ["--framework", run.framework.name, *seed, *extra, *extra_paths, "-k", info.name]
-    cmd = f"pytest {info.target} " + shlex.join(common)
-    if info.target.startswith("--pyargs conformance.properties") and isinstance(run.seed, int):
-        cmd += "\nconformance run " + shlex.join(common)
-    return cmd
-
-
-def _finite(x: Any) -> Any:
-    return x if not isinstance(x, float) or math.isfinite(x) else None
-
-
-def _stat_record(nodeid: str, r: Any) -> dict[str, Any]:
-    # Named fields, not r.as_dict(): a field added to StatRecord later must not
-    # make the report fail its schema.
-    return {
-        "nodeid": nodeid,
-        "label": r.label,
-        "test": r.test,
-        "n": int(r.n),
-        "statistic": _finite(float(r.statistic)),
-        "p_value": _finite(float(r.p_value)),
-        "alpha": float(r.alpha),
-        "expect": str(getattr(r, "expect", "fit")),
-        "passed": bool(r.passed),
-        **({"plot": r.plot} if getattr(r, "plot", None) is not None else {}),
-    }
-
-
-def _verdict(item: pytest.Item, info: _Item, run: _Run) -> TestVerdict | None:
-    from conformance.reporting import TestVerdict
-
-    phases = info.phases
-    if "setup" not in phases:
-        return None  # never ran (session interrupted)
-    duration = sum(rep.duration for rep, _ in phases.values())
-    outcome: Outcome = "passed"
-    verdict: Verdict = "holds"
-    expected: bool = True
-    reason: str | None = None
-    message = counterexample = reproduce = None
-    setup, setup_exc = phases["setup"]
-    call = phases.get("call")
-    if setup.skipped:
-        if hasattr(setup, "wasxfail"):
-            outcome, verdict, reason = "xfailed", "violated", str(setup.wasxfail)
-        else:
-            outcome, verdict, reason = "skipped", "not-applicable", _skip_reason(setup)
-    elif setup.failed:
-        outcome, verdict, expected = "error", "error", False
-        message = _describe(setup_exc, setup)
-        reason = f"error in setup: {message.splitlines()[0] if message else ''}"
-    elif call is not None:
-        rep, exc = call
-        if rep.skipped and hasattr(rep, "wasxfail"):
-            outcome, verdict, reason = "xfailed", "violated", str(rep.wasxfail)
-            message, counterexample = _assertion_message(exc, rep), _counterexample(exc, rep)
-        elif rep.skipped:
-            outcome, verdict, reason = "skipped", "not-applicable", _skip_reason(rep)
-        elif rep.passed:
-            outcome = "xpassed" if hasattr(rep, "wasxfail") else "passed"
-        elif exc is None and rep.longreprtext.startswith("[XPASS(strict)]"):
-            outcome, verdict, expected, reason = "xpassed", "holds", False, STALE_XPASS
-        elif exc is not None and isinstance(exc.value, AssertionError):
-            outcome, verdict, expected = "failed", "violated", False
-            message, counterexample = _assertion_message(exc, rep), _counterexample(exc, rep)
-            reason = "violated and not listed as a known deviation"
-        else:
-            outcome, verdict, expected = "failed", "error", False
-            message, counterexample = _describe(exc, rep), _counterexample(exc, rep)
-            reason = f"error: {message.splitlines()[0]}"
-    teardown = phases.get("teardown")
-    if teardown is not None and teardown[0].failed and verdict in ("holds", "not-applicable"):
-        outcome, verdict, expected = "error", "error", False
-        message = _describe(teardown[1], teardown[0])
-        reason = f"error in teardown: {message.splitlines()[0] if message else ''}"
-    if verdict in ("violated", "error"):
-        reproduce = info.reproduce
-    recorder = item.stash.get(RECORDER, None)
-    statistics = [_stat_record(item.nodeid, r) for r in (recorder.records if recorder is not None else [])]
-    return TestVerdict(
-        item.nodeid,
-        info.clauses,
-        outcome,
-        verdict,
-        expected,
-        reason,
-        duration,
-        message,
-        counterexample,
-        reproduce,
-        statistics,
-    )
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -952,19 +643,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         # only record of the run) and say so loudly in the terminal summary.
         state.paths = write_reports(state.report, Path(opt.conformance_report_dir), check=False)
     state.journal.close(remove=True)  # everything it holds is in the report now
-
-
-def summary_lines(report: dict[str, Any]) -> list[str]:
-    """The run's outcome in a few lines, for the terminal."""
-    s, fw = report["summary"], report["framework"]
-    lines = [
-        f"{fw['name']} {fw['version']}: {len(report['results'])} clauses: "
-        f"{s['holds']} holds, {s['violated']} violated, {s['not-applicable']} not applicable, "
-        f"{s['error']} error; {s['unexpected']} unexpected (seed {report['seed']})"
-    ]
-    for st in report["stale_deviations"]:
-        lines.append(f"stale known deviation {st['file']}:{st['line']}: {st['clause']}: {st['problem']}")
-    return lines
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

@@ -12,14 +12,17 @@ planned per example (see ``specs/README.md``).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
-from hypothesis import HealthCheck, Phase, settings
+from hypothesis import Phase, settings
 from hypothesis import strategies as st
 
-from conformance import runconfig
+from conformance import hypothesis_profile
 from conformance.arch import Arch, Dense, Flatten, Kind, Node, Path, ReLU, Sequential
 
 T = TypeVar("T", bound=Callable[..., Any])
@@ -27,44 +30,51 @@ T = TypeVar("T", bound=Callable[..., Any])
 #: Hypothesis examples of every statistical property (each spends budget).
 STAT_EXAMPLES = 4
 
-_COMMON = dict(
-    deadline=None,  # a slow framework call must never fail a property
-    database=None,  # a run is a function of its seed, not of earlier runs
-    report_multiple_bugs=False,
-    print_blob=False,
-    suppress_health_check=[
-        HealthCheck.too_slow,
-        HealthCheck.function_scoped_fixture,
-        HealthCheck.data_too_large,
-        HealthCheck.large_base_example,
-    ],
-)
-
 
 def property_settings(test: T) -> T:
-    """Settings of an ordinary property: the run's ``--max-examples`` and
-    ``--derandomize`` (see :mod:`conformance.runconfig`)."""
-    return settings(
-        max_examples=runconfig.max_examples,
-        derandomize=runconfig.derandomize,
-        # Not the explain phase: it re-runs a failing example many times to say
-        # which arguments matter, each run building framework models; for an
-        # expected deviation that is minutes per run spent on every run.
-        phases=tuple(p for p in Phase if p is not Phase.explain),
-        **_COMMON,
-    )(test)
+    """Settings of an ordinary property: the registered ``conformance``
+    Hypothesis profile (:mod:`conformance.hypothesis_profile`: the run's
+    ``--max-examples`` and ``--derandomize``), read when the decorator is
+    applied (the plugin registers it before collection)."""
+    return settings(hypothesis_profile.get())(test)
 
 
 def statistical_settings(test: T) -> T:
-    """Settings of a statistical property: ``STAT_EXAMPLES`` examples and no
-    shrinking, which would re-run checks the false-alarm budget did not plan
-    (a statistical counterexample has nothing to shrink anyway)."""
+    """Settings of a statistical property: the ``conformance`` profile, but
+    always ``STAT_EXAMPLES`` examples (the false-alarm budget is planned on
+    that count, whatever ``--max-examples`` says) and no shrinking, which
+    would re-run checks the budget did not plan (a statistical counterexample
+    has nothing to shrink anyway)."""
     return settings(
-        max_examples=STAT_EXAMPLES,
-        derandomize=runconfig.derandomize,
-        phases=(Phase.explicit, Phase.generate),
-        **_COMMON,
+        hypothesis_profile.get(), max_examples=STAT_EXAMPLES, phases=(Phase.explicit, Phase.generate)
     )(test)
+
+
+#: The capabilities of the framework whose test is running, while it runs:
+#: set by the plugin around each conformance test's call
+#: (:func:`framework_capabilities`), read by :func:`architectures` at draw time.
+#: ``None`` (outside any): every capability.
+_CAPABILITIES: ContextVar[frozenset[str] | None] = ContextVar("conformance_capabilities", default=None)
+
+
+@contextmanager
+def framework_capabilities(capabilities: Iterable[str]) -> Iterator[None]:
+    """Within the block, strategies draw only what a framework with these
+    capabilities (``adapter.facts.capabilities``) can build: without
+    ``repeated_child``, :func:`architectures` puts a reused layer into another
+    container. The plugin wraps each conformance test's call in it with the
+    run's adapter; it is scoped to that call (a context variable, reset after)."""
+    token = _CAPABILITIES.set(frozenset(capabilities))
+    try:
+        yield
+    finally:
+        _CAPABILITIES.reset(token)
+
+
+def _can_repeat_in_container() -> bool:
+    caps = _CAPABILITIES.get()
+    return caps is None or "repeated_child" in caps
+
 
 # Letters a block name may be drawn from: ASCII, spaces, dashes, underscores,
 # dots, and letters from several scripts, because the chapter uses 'block 0'
@@ -138,12 +148,13 @@ def architectures(
     ``names``, when given, names some children (siblings never share a name;
     children of different containers often do).
     ``repeat_in_container`` lets a shared layer be reused within one
-    Sequential; ``None`` (the default) means: where the run's framework can
-    build that (``runconfig.repeated_child``, read at draw time), else a reuse
-    goes into another container.
+    Sequential; ``None`` (the default) means: where the framework whose test
+    is drawing can build that (capability ``repeated_child`` in
+    :func:`framework_capabilities`, read at draw time; outside one: yes), else
+    a reuse goes into another container.
     """
     if repeat_in_container is None:
-        repeat_in_container = runconfig.repeated_child
+        repeat_in_container = _can_repeat_in_container()
     if max_depth < 0 or max_children < 1 or max_width < 1:
         raise ValueError("max_depth >= 0, max_children >= 1 and max_width >= 1 are required")
     if require_tie and not ties:

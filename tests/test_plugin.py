@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import textwrap
 import os
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -200,10 +200,10 @@ def test_report_file_name_and_header(synthetic: Runner) -> None:
     assert names == ["conformance-fake-1.2.3+cpu-cpu.json", "conformance-fake-1.2.3+cpu-cpu.md"]
     result.stdout.fnmatch_lines(
         [
-            "conformance: framework fake 1.2.3+cpu (backend cpu), catalogue test-1, seed 12345, "
-            "false-alarm budget 1e-06",
-            "conformance: 9 tests, 2 not applicable at collection, 2 known deviations; "
-            "0 statistical tests share*",
+            ("conformance: framework fake 1.2.3+cpu (backend cpu), catalogue test-1, seed 12345, "
+             "false-alarm budget 1e-06"),
+            ("conformance: 9 tests, 2 not applicable at collection, 2 known deviations; "
+             "0 statistical tests share*"),
         ]
     )
     report = synthetic.report()
@@ -507,3 +507,71 @@ def test_a_conftest_beside_the_tests_does_not_break_the_run(runner: Runner) -> N
     result = runner.run("suite", "other")
     assert result.ret != pytest.ExitCode.INTERNAL_ERROR, result.stdout.str()[-2000:]
     assert runner.results()["alpha.holds"]["verdict"] == "holds"
+
+
+def test_statistical_properties_keep_their_example_count(runner: Runner) -> None:
+    """--max-examples sets the ordinary properties' count (the 'conformance'
+    Hypothesis profile); a statistical property runs STAT_EXAMPLES whatever it
+    says, as the false-alarm budget was planned."""
+    runner.pytester.makepyfile(
+        test_counts="""
+        import pytest
+        from hypothesis import given, strategies as st
+        from conformance.strategies import property_settings, statistical_settings
+        CALLS = {"plain": 0, "stat": 0}
+        @pytest.mark.clause("alpha.holds")
+        @property_settings
+        @given(st.integers(0, 10**9))
+        def test_plain(x):
+            CALLS["plain"] += 1
+        @pytest.mark.clause("beta.stat-a")
+        @pytest.mark.statistical(checks=1)
+        @statistical_settings
+        @given(x=st.integers(0, 10**9))
+        def test_stat(x, stat):
+            CALLS["stat"] += 1
+        @pytest.mark.clause("alpha.unused")
+        def test_count():
+            assert CALLS == {"plain": 13, "stat": STAT}, CALLS
+    """.replace("STAT", str(STAT_EXAMPLES))
+    )
+    runner.run("--max-examples", "13").assert_outcomes(passed=3)
+    assert runner.report()["settings"]["max_examples"] == 13
+
+
+def test_strategies_draw_what_the_framework_can_build(runner: Runner) -> None:
+    """`fake` lacks `repeated_child`: while its tests run, a shared layer is
+    never drawn twice into one container; outside them the strategies draw it."""
+    runner.pytester.makepyfile(
+        test_ties="""
+        import pytest
+        from hypothesis import given
+        from conformance.strategies import architectures, property_settings
+        SEEN = []
+        @pytest.mark.clause("alpha.holds")
+        @property_settings
+        @given(arch=architectures(require_tie=True))
+        def test_ties(arch):
+            SEEN.append(arch.repeats_in_container())
+        @pytest.mark.clause("alpha.unused")
+        def test_seen():
+            assert len(SEEN) == 60 and not any(SEEN)
+    """
+    )
+    runner.run("--max-examples", "60").assert_outcomes(passed=2)
+    from conformance.strategies import _can_repeat_in_container
+
+    assert _can_repeat_in_container()
+
+
+def test_an_unrelated_session_does_not_import_hypothesis(pytester: pytest.Pytester) -> None:
+    """The plugin registers its Hypothesis profile without importing
+    Hypothesis where nothing else does and the options are the defaults."""
+    pytester.makepyfile(
+        test_plain="""
+        import sys
+        def test_plain():
+            assert "hypothesis" not in sys.modules, "imported for nothing"
+    """
+    )
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)

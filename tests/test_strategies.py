@@ -11,11 +11,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import UnsatisfiedAssumption
 
-from conformance import runconfig
 from conformance.arch import Arch, Dense, ReLU, Sequential
 from conformance.frameworks.reference.adapter import ReferenceAdapter
 from conformance.properties._support import build
-from conformance.strategies import CHAPTER_TIED, KERAS_TIED, architectures, block_names
+from conformance.strategies import (
+    CHAPTER_TIED,
+    KERAS_TIED,
+    architectures,
+    block_names,
+    framework_capabilities,
+)
 
 QUICK = settings(
     max_examples=150,
@@ -26,10 +31,9 @@ QUICK = settings(
 
 @pytest.fixture
 def no_repeats() -> Iterator[None]:
-    """A run whose framework lacks `repeated_child` (as the plugin's adapter fixture sets it)."""
-    runconfig.configure_framework(repeated_child=False)
-    yield
-    runconfig.configure_framework(repeated_child=True)
+    """A test of a framework that lacks `repeated_child` (as the plugin wraps each test's call)."""
+    with framework_capabilities(frozenset()):
+        yield
 
 
 def test_repeats_in_container() -> None:

@@ -193,7 +193,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     for path in matrix.ignored:
         _err(f"not read (not named conformance-*.json): {path}")
-    print(f"merged {len(matrix.columns)} reports ({len(matrix.clauses)} clauses) into {md_path} and {html_path}")
+    n, m = len(matrix.columns), len(matrix.clauses)
+    print(f"merged {n} reports ({m} clauses) into {md_path} and {html_path}")
     return EXIT_OK
 
 
@@ -322,7 +323,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _main(argv)
     except BrokenPipeError:  # `conformance specs | head`
-        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
+        sys.stdout = open(os.devnull, "w")
         return EXIT_OK
 
 

@@ -119,7 +119,9 @@ def marker_problems(test: TestMarks, catalogue: Catalogue | Exception) -> list[s
     if test.statistical is not None:
         checks, explicit = test.statistical
         if not (isinstance(checks, int) and checks >= 1 and isinstance(explicit, int) and explicit >= 0):
-            problems.append(f"{test.nodeid}: @pytest.mark.statistical needs checks=k >= 1 and explicit=e >= 0")
+            problems.append(
+                f"{test.nodeid}: @pytest.mark.statistical needs checks=k >= 1 and explicit=e >= 0"
+            )
     for args in test.requires:
         unknown = [c for c in args if c not in CAPABILITIES]
         if unknown or not args:

@@ -327,7 +327,8 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     except SpecError as exc:
         cat = f"catalogue error: {exc}"
     budget = options.from_pytest(config.option).effective_budget()
-    return [f"conformance: framework {ident}, {cat}, seed {config.stash[SEED]}, false-alarm budget {budget:g}"]
+    seed = config.stash[SEED]
+    return [f"conformance: framework {ident}, {cat}, seed {seed}, false-alarm budget {budget:g}"]
 
 
 # ----------------------------------------------------------------------------- collection

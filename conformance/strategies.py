@@ -85,7 +85,8 @@ def _can_repeat_in_container() -> bool:
 NAME_ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 -_.éßñøΩжщ块层ü"
 
 #: The networks the chapter itself builds, as architectures.
-CHAPTER_MLP = Arch(Sequential((Dense(8), ReLU(), Dense(1))), input_dim=4)  # nn.Linear(4, 8), ReLU, Linear(8, 1)
+# nn.Linear(4, 8), ReLU, Linear(8, 1)
+CHAPTER_MLP = Arch(Sequential((Dense(8), ReLU(), Dense(1))), input_dim=4)
 KERAS_MLP = Arch(Sequential((Flatten(), Dense(4), ReLU(), Dense(1))), input_dim=4)
 
 
@@ -113,7 +114,9 @@ TIED_ACROSS_BLOCKS = Arch(
     input_dim=4,
 )
 #: The Keras edition's repeated layer: Flatten, shared, shared, Dense(1).
-KERAS_TIED = Arch(Sequential((Flatten(), Dense(4, tie="shared"), Dense(4, tie="shared"), Dense(1))), input_dim=4)
+KERAS_TIED = Arch(
+    Sequential((Flatten(), Dense(4, tie="shared"), Dense(4, tie="shared"), Dense(1))), input_dim=4
+)
 
 
 def block_names(*, forbidden: str = "", min_size: int = 1, max_size: int = 10) -> st.SearchStrategy[str]:
@@ -167,7 +170,9 @@ def architectures(
     used: dict[str, list[str]] = {"dense": [], "other": []}  # names given so far, anywhere
 
     def child_name(taken: set[str], kind: str) -> str | None:
-        if names is None or not draw(st.booleans(), label="named"):
+        if names is None:
+            return None
+        if not draw(st.booleans(), label="named"):
             return None
         # Half the time where it can, a name another container already uses
         # (for a dense layer, another dense layer's): two layers named alike
@@ -175,7 +180,7 @@ def architectures(
         # names would almost never repeat.
         group = "dense" if kind == "dense" else "other"
         elsewhere = [n for n in used[group] or used["other"] if n not in taken]
-        if elsewhere and draw(st.booleans(), label="reuse a name"):
+        if len(elsewhere) > 0 and draw(st.booleans(), label="reuse a name"):
             name = draw(st.sampled_from(elsewhere), label="name used elsewhere")
         else:
             name = draw(names.filter(lambda s: s not in taken), label="block name")
@@ -278,7 +283,8 @@ class Case:
     def __repr__(self) -> str:
         # What a falsifying example shows: everything needed to rebuild it.
         vals = {f"{p}/{k}": v.tolist() for (p, k), v in self.values.items()}
-        return f"Case(arch={self.arch!r}, values={vals!r}, x={self.x.tolist()!r}, upstream={self.upstream.tolist()!r})"
+        x, up = self.x.tolist(), self.upstream.tolist()
+        return f"Case(arch={self.arch!r}, values={vals!r}, x={x!r}, upstream={up!r})"
 
 
 @st.composite
@@ -300,7 +306,7 @@ def cases(draw: st.DrawFn, archs: st.SearchStrategy[Arch] | None = None, *, boun
     def uniform(shape: tuple[int, ...]) -> np.ndarray:
         return rng.uniform(-bound, bound, shape).astype(np.float32)
 
-    values = {}
+    values: dict[tuple[Path, Kind], np.ndarray] = {}
     for use in arch.dense_layers():
         values[(use.path, "weight")] = uniform((use.node.units, use.in_features))
         values[(use.path, "bias")] = uniform((use.node.units,))
@@ -311,9 +317,10 @@ def chapter_case(arch: Arch, *, seed: int = 0, batch: int = 2) -> Case:
     """A fixed case for a document's own network (``@example``): values drawn
     once from a seeded numpy generator, like the chapter's ``torch.rand``."""
     rng = np.random.default_rng(seed)
-    values = {}
+    values: dict[tuple[Path, Kind], np.ndarray] = {}
     for use in arch.dense_layers():
-        values[(use.path, "weight")] = rng.uniform(-1, 1, (use.node.units, use.in_features)).astype(np.float32)
+        shape = (use.node.units, use.in_features)
+        values[(use.path, "weight")] = rng.uniform(-1, 1, shape).astype(np.float32)
         values[(use.path, "bias")] = rng.uniform(-1, 1, (use.node.units,)).astype(np.float32)
     x = rng.uniform(0, 1, (batch, arch.input_dim)).astype(np.float32)
     upstream = rng.uniform(-1, 1, (batch, arch.output_dim)).astype(np.float32)

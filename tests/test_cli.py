@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from fakes import fake_profile_text
 
 from conformance import cli
@@ -86,14 +85,16 @@ def test_unlisted_violation_exits_1(
 
 def test_listed_deviation_that_holds_exits_1(props: Path, catalogue_dir: Path, tmp_path: Path) -> None:
     dev = tmp_path / "profile.toml"
-    dev.write_text(fake_profile_text([("alpha.holds", "*", "thought broken", "https://example.org/1")]), encoding="utf-8")
+    entry = ("alpha.holds", "*", "thought broken", "https://example.org/1")
+    dev.write_text(fake_profile_text([entry]), encoding="utf-8")
     assert run(catalogue_dir, tmp_path, "--profile", str(dev)) == cli.EXIT_UNEXPECTED
 
 
 def test_listed_violation_exits_0(props: Path, catalogue_dir: Path, tmp_path: Path) -> None:
     (props / "test_broken.py").write_text(BROKEN, encoding="utf-8")
     dev = tmp_path / "profile.toml"
-    dev.write_text(fake_profile_text([("alpha.broken", ">=1.2", "known upstream", "https://example.org/1")]), encoding="utf-8")
+    entry = ("alpha.broken", ">=1.2", "known upstream", "https://example.org/1")
+    dev.write_text(fake_profile_text([entry]), encoding="utf-8")
     # In a pytest-xdist worker, too (tests/test_parallel.py: the same report as a serial run).
     workers = ["--workers", "1"] if importlib.util.find_spec("xdist") else []
     assert run(catalogue_dir, tmp_path, "--profile", str(dev), *workers) == cli.EXIT_OK

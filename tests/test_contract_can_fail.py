@@ -155,7 +155,7 @@ class Float64Read(ReferenceAdapter):
 
 class ReadIsAView(ReferenceAdapter):
     def read(self, param: Param) -> np.ndarray:
-        return param.value()  # type: ignore[no-any-return]
+        return param.value()
 
 
 class AssignToACopy(ReferenceAdapter):

@@ -16,14 +16,13 @@ import numpy as np
 import pytest
 
 mx = pytest.importorskip("mxnet")
+from conftest import batch as _x  # noqa: E402
 from mxnet import autograd, init, nd  # noqa: E402
 from mxnet.gluon import nn  # noqa: E402
 
 from conformance.adapters.base import Init, NotApplicable, Uninitialized  # noqa: E402
-from conformance.frameworks.mxnet.adapter import GluonAdapter  # noqa: E402
-from conftest import batch as _x  # noqa: E402
-
 from conformance.arch import Arch, Dense, ReLU, Sequential  # noqa: E402
+from conformance.frameworks.mxnet.adapter import GluonAdapter  # noqa: E402
 
 MLP = Arch(Sequential((Dense(8), ReLU(), Dense(1))), input_dim=4)
 # The chapter's tied net: Dense(8), ReLU, shared, ReLU, shared, ReLU, Dense(1).

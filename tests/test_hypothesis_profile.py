@@ -24,7 +24,12 @@ def test_registered_not_loaded(restore: None) -> None:
     assert settings.get_current_profile_name() == current
     assert settings.default is not profile
     assert settings.get_profile("conformance") is profile
-    assert (profile.max_examples, profile.derandomize, profile.deadline, profile.database) == (9, True, None, None)
+    assert (profile.max_examples, profile.derandomize, profile.deadline, profile.database) == (
+        9,
+        True,
+        None,
+        None,
+    )
     assert Phase.explain not in profile.phases
 
 

@@ -21,9 +21,9 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from conformance.adapters.base import Init, NotApplicable, Uninitialized
-from conftest import batch as _x  # noqa: E402
+from conftest import batch as _x
 
+from conformance.adapters.base import Init, NotApplicable, Uninitialized
 from conformance.arch import Arch, Dense, Flatten, ReLU, Sequential
 
 
@@ -37,7 +37,7 @@ def test_importing_the_adapter_imports_no_framework() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-from conformance.frameworks.keras.adapter import KerasAdapter, _keras
+from conformance.frameworks.keras.adapter import KerasAdapter, _keras  # noqa: E402 - after the lazy-import test
 
 try:  # every test below the lazy-import one needs Keras (2 via TF 2.15, or 3)
     import keras as keras_mod
@@ -49,7 +49,9 @@ MAJOR = int(keras_mod.__version__.split(".")[0]) if keras_mod is not None else 0
 
 KERAS_TIED = Arch(Sequential((Flatten(), Dense(4, tie="s"), Dense(4, tie="s"), Dense(1))), input_dim=4)
 NESTED = Arch(
-    Sequential((Sequential((Dense(3, name="inner"), ReLU()), name="block-0"), Dense(2, name="head")), name="net"),
+    Sequential(
+        (Sequential((Dense(3, name="inner"), ReLU()), name="block-0"), Dense(2, name="head")), name="net"
+    ),
     input_dim=4,
 )
 
@@ -74,7 +76,8 @@ def test_detects_the_installed_keras(ad: KerasAdapter) -> None:
         assert ad.facts.load_modes == ("default", "skip_mismatch")
     else:
         tf = pytest.importorskip("tensorflow")
-        assert K.Sequential is tf.keras.Sequential  # Keras 2 as the editions spell it (tf.keras is a lazy module)
+        # Keras 2 as the editions spell it (tf.keras is a lazy module)
+        assert K.Sequential is tf.keras.Sequential
         assert ad.backend() == "tensorflow"
         assert ad.facts.load_modes == ("tf_checkpoint", "h5")
     assert ad.describe() == {"name": "keras", "version": ad.version(), "backend": ad.backend()}
@@ -95,7 +98,9 @@ def test_names_and_paths(ad: KerasAdapter) -> None:
     names = [n for n, _ in ad.all_params(net)]
     if MAJOR >= 3:
         # variable.path is unique and mirrors the nesting; variable.name is the role only.
-        assert names == ["net/block-0/inner/kernel", "net/block-0/inner/bias", "net/head/kernel", "net/head/bias"]
+        assert names == [
+            "net/block-0/inner/kernel", "net/block-0/inner/bias", "net/head/kernel", "net/head/bias"
+        ]
         assert [v.name for v in net.weights] == ["kernel", "bias", "kernel", "bias"]
     else:
         # Keras 2: variable.name is "<layer>/<role>:0", the enclosing blocks are not in it.
@@ -258,7 +263,9 @@ def test_a_shared_layer_named_like_a_sibling_is_refused_as_unbuildable(ad: Keras
 
     # The layer named 'A' first used inside a block, then again beside a block named 'A'.
     arch = Arch(
-        Sequential((Sequential((Dense(2, name="A", tie="s"),)), Sequential((ReLU(),), name="A"), Dense(2, tie="s"))),
+        Sequential((
+            Sequential((Dense(2, name="A", tie="s"),)), Sequential((ReLU(),), name="A"), Dense(2, tie="s")
+        )),
         input_dim=2,
     )
     with pytest.raises(Unbuildable, match="unique names"):

@@ -23,14 +23,13 @@ pytest.importorskip("orbax.checkpoint")
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
+from conftest import batch as _x  # noqa: E402
 from flax import nnx  # noqa: E402
 
 from conformance.adapters.base import Init  # noqa: E402
-from conformance.frameworks.flax.adapter import NnxAdapter  # noqa: E402
-from conftest import batch as _x  # noqa: E402
-
-from conformance.strategies import CHAPTER_TIED  # noqa: E402
 from conformance.arch import Arch, Dense, Flatten, ReLU, Sequential  # noqa: E402
+from conformance.frameworks.flax.adapter import NnxAdapter  # noqa: E402
+from conformance.strategies import CHAPTER_TIED  # noqa: E402
 
 # The chapter's tied net: Linear(4, 8), ReLU, shared, ReLU, shared, ReLU, Linear(8, 1).
 TIED = CHAPTER_TIED

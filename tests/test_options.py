@@ -37,8 +37,14 @@ def test_defaults_agree_with_the_modules_that_use_them() -> None:
 
 def test_every_flag_keeps_its_name() -> None:
     assert options.FLAGS == (
-        "--framework", "--report-dir", "--max-examples", "--seed", "--derandomize",
-        "--false-alarm-budget", "--catalogue", "--profile",
+        "--framework",
+        "--report-dir",
+        "--max-examples",
+        "--seed",
+        "--derandomize",
+        "--false-alarm-budget",
+        "--catalogue",
+        "--profile",
     )
     cli_only = [o.flags for o in OPTIONS if o.scope == "cli"]
     assert cli_only == [("-k",), ("--timeout",), ("-n", "--workers")]
@@ -51,7 +57,10 @@ def test_the_plugin_gets_each_shared_option_once() -> None:
     assert flags == [o.flags for o in OPTIONS if o.scope == "both"] + [("--conformance-journal",)]
     kw = {f[-1]: k for f, k in group.added}
     assert kw["--max-examples"] == {
-        "dest": "conformance_max_examples", "type": int, "default": 100, "metavar": "N",
+        "dest": "conformance_max_examples",
+        "type": int,
+        "default": 100,
+        "metavar": "N",
         "help": "Hypothesis examples per non-statistical property (default: %(default)s)",
     }
     assert kw["--derandomize"]["action"] == "store_true" and kw["--derandomize"]["default"] is False
@@ -102,15 +111,27 @@ def test_an_existing_profile_is_accepted(tmp_path: Path) -> None:
     assert options.problems(Values(profile=str(f))) == []
 
 
-def test_pytest_args_in_table_order_with_absolute_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pytest_args_in_table_order_with_absolute_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     values = Values(framework="torch", seed=7, budget=1e-6, derandomize=True, catalogue="specs", k="x")
     assert options.pytest_args(values) == [
-        "--framework", "torch", "--max-examples", "100", "--seed", "7", "--derandomize",
-        "--false-alarm-budget", "1e-06", "--catalogue", str(tmp_path / "specs"),
+        "--framework",
+        "torch",
+        "--max-examples",
+        "100",
+        "--seed",
+        "7",
+        "--derandomize",
+        "--false-alarm-budget",
+        "1e-06",
+        "--catalogue",
+        str(tmp_path / "specs"),
     ]  # -k is the CLI's, never passed as a plugin option
     assert options.pytest_args(values, ["max_examples", "budget"], only_changed=True) == [
-        "--false-alarm-budget", "1e-06"
+        "--false-alarm-budget",
+        "1e-06",
     ]
 
 

@@ -18,12 +18,12 @@ import pytest
 paddle = pytest.importorskip("paddle")
 nn = paddle.nn
 
-from conformance.adapters.base import NotApplicable  # noqa: E402
-from conformance.frameworks.paddle.adapter import PaddleAdapter  # noqa: E402
 from conftest import batch as _x  # noqa: E402
 
-from conformance.strategies import CHAPTER_TIED  # noqa: E402
+from conformance.adapters.base import NotApplicable  # noqa: E402
 from conformance.arch import Arch, Dense, ReLU, Sequential  # noqa: E402
+from conformance.frameworks.paddle.adapter import PaddleAdapter  # noqa: E402
+from conformance.strategies import CHAPTER_TIED  # noqa: E402
 
 # The chapter's tied net: Linear(4, 8), ReLU, shared, ReLU, shared, ReLU, Linear(8, 1).
 TIED = CHAPTER_TIED
@@ -130,7 +130,7 @@ def test_a_second_backward_without_clearing_accumulates(ad: PaddleAdapter) -> No
     once = ad.read_grads(net, arch)[((2,), "weight")]
     ad.backward(net, x, up)
     again = ad.read_grads(net, arch)[((2,), "weight")]
-    assert once is not None
+    assert once is not None and again is not None
     np.testing.assert_allclose(again, 2 * once, rtol=1e-5, atol=1e-6)
 
 
@@ -184,7 +184,7 @@ def test_set_state_dict_lets_the_last_position_win_and_reports_missing_keys(ad: 
 def test_whole_model_is_a_structureless_translated_layer(ad: PaddleAdapter, tmp_path: Path) -> None:
     # (load_model computes what the saved net computed: the contract's whole-model check, untied)
     net = ad.build(TIED)
-    with pytest.raises(ValueError, match="nn.Layer"):
+    with pytest.raises(ValueError, match=r"nn\.Layer"):
         paddle.save(net, str(tmp_path / "whole"))  # paddle.save refuses a Layer
     ad.save_model(net, tmp_path / "m")
     back = ad.load_model(tmp_path / "m")

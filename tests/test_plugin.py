@@ -135,7 +135,8 @@ def test_reasons_and_evidence(synthetic: Runner) -> None:
     res = synthetic.results()
     assert res["alpha.old"]["reason"].endswith("none attributes it to fake")
     assert res["alpha.other-only"]["reason"] == (
-        "alpha.other-only: fake does not support alpha.other-only: fake documents no such behaviour (tests/fakes.py)"
+        "alpha.other-only: fake does not support alpha.other-only: "
+        "fake documents no such behaviour (tests/fakes.py)"
     )
     assert res["alpha.needs-cap"]["reason"] == "fake has no whole model save"
     assert res["alpha.runtime-na"]["reason"] == "fake has no pattern selection"
@@ -187,7 +188,8 @@ def test_known_deviation_that_errors_is_an_error(runner: Runner) -> None:
     """
     )
     dev = runner.pytester.path / "profile.toml"
-    dev.write_text(fake_profile_text([("alpha.listed", "*", "bug", "https://example.org/1")]), encoding="utf-8")
+    entry = ("alpha.listed", "*", "bug", "https://example.org/1")
+    dev.write_text(fake_profile_text([entry]), encoding="utf-8")
     runner.run("--profile", str(dev)).assert_outcomes(failed=1)
     r = runner.results()["alpha.listed"]
     assert (r["verdict"], r["expected"]) == ("error", False)
@@ -275,7 +277,7 @@ def test_seed_makes_runs_reproducible(runner: Runner) -> None:
             "--max-examples",
             "5",
         )
-        return json.loads((runner.pytester.path / "seen.json").read_text())  # type: ignore[no-any-return]
+        return json.loads((runner.pytester.path / "seen.json").read_text())
 
     first, again, other = draws("1"), draws("1"), draws("2")
     assert len(first) == 5
@@ -401,6 +403,7 @@ def test_unrelated_suites_are_not_disturbed(pytester: pytest.Pytester) -> None:
     nothing of ours."""
     from hypothesis import settings
 
+    assert settings.default is not None
     profile, deadline = settings.get_current_profile_name(), settings.default.deadline
     pytester.makepyfile(
         test_plain=f"""

@@ -21,13 +21,16 @@ def clause(cid: str, **kw: object) -> Clause:
     return Clause(cid, "t", "It MUST.", SRC, "area.md", **kw)  # type: ignore[arg-type]
 
 
-CAT = Catalogue("t", (
-    clause("a.plain"),
-    clause("a.needs", requires=("grad_slot",)),
-    clause("a.broken"),
-    clause("s.one", statistical=True),
-    clause("s.two", statistical=True),
-))
+CAT = Catalogue(
+    "t",
+    (
+        clause("a.plain"),
+        clause("a.needs", requires=("grad_slot",)),
+        clause("a.broken"),
+        clause("s.one", statistical=True),
+        clause("s.two", statistical=True),
+    ),
+)
 ZEROS = {"family": "zeros"}
 PROFILE_TOML = """
 [framework]
@@ -59,10 +62,20 @@ def profile() -> Profile:
     return parse_profile(PROFILE_TOML, "demo.toml")
 
 
-def marks(name: str, *clauses: str, statistical: tuple[object, object] | None = None,
-          requires: tuple[str, ...] | None = None) -> TestMarks:
-    return TestMarks(f"props/test_x.py::{name}", name, "props/test_x.py", (clauses,), statistical,
-                     (requires,) if requires is not None else ())
+def marks(
+    name: str,
+    *clauses: str,
+    statistical: tuple[object, object] | None = None,
+    requires: tuple[str, ...] | None = None,
+) -> TestMarks:
+    return TestMarks(
+        f"props/test_x.py::{name}",
+        name,
+        "props/test_x.py",
+        (clauses,),
+        statistical,
+        (requires,) if requires is not None else (),
+    )
 
 
 TESTS = [
@@ -74,9 +87,19 @@ TESTS = [
 ]
 
 
-def plan(profile: Profile, fw: Framework = FW, values: Values | None = None, seed: int | str = 7) -> planning.RunPlan:
-    return planning.plan_run(CAT, profile, profile.facts, fw, values or Values(framework="demo"), TESTS,
-                             seed=seed, timestamp="2026-01-01T00:00:00Z")
+def plan(
+    profile: Profile, fw: Framework = FW, values: Values | None = None, seed: int | str = 7
+) -> planning.RunPlan:
+    return planning.plan_run(
+        CAT,
+        profile,
+        profile.facts,
+        fw,
+        values or Values(framework="demo"),
+        TESTS,
+        seed=seed,
+        timestamp="2026-01-01T00:00:00Z",
+    )
 
 
 def test_each_test_is_planned(profile: Profile) -> None:
@@ -84,7 +107,9 @@ def test_each_test_is_planned(profile: Profile) -> None:
     items = {k.split("::")[1]: v for k, v in p.items.items()}
     assert items["test_plain"].skip is None and items["test_plain"].xfail is None
     assert (items["test_needs"].skip or "").startswith("a.needs: demo has no grad slot (")
-    assert items["test_broken"].xfail == "known deviation a.broken (>=1.0): upstream bug <https://example.org/1>"
+    assert (
+        items["test_broken"].xfail == "known deviation a.broken (>=1.0): upstream bug <https://example.org/1>"
+    )
     assert items["test_two"].skip is not None  # a.needs does not apply
     assert items["test_one"].planned == 2 * (STAT_EXAMPLES + 1) and items["test_two"].planned == STAT_EXAMPLES
     assert p.stat_examples == STAT_EXAMPLES
@@ -112,19 +137,34 @@ def test_reproduce_commands(profile: Profile) -> None:
         "--false-alarm-budget 1e-06 -k test_broken"
     )
     cmd = planning.reproduce_command(Values(), "torch", 7, "test_t", "--pyargs conformance.properties")
-    assert cmd == ("pytest --pyargs conformance.properties --framework torch --seed 7 -k test_t\n"
-                   "conformance run --framework torch --seed 7 -k test_t")
+    assert cmd == (
+        "pytest --pyargs conformance.properties --framework torch --seed 7 -k test_t\n"
+        "conformance run --framework torch --seed 7 -k test_t"
+    )
     assert planning.reproduce_command(Values(), "torch", "abc", "t", "f.py") == (
-        "pytest f.py --framework torch --hypothesis-seed=abc -k t")
+        "pytest f.py --framework torch --hypothesis-seed=abc -k t"
+    )
 
 
 def test_run_record(profile: Profile) -> None:
     rec = plan(profile).record()
-    assert rec["framework"] == {"name": "demo", "version": "1.2", "backend": "cpu", "installed": True,
-                                "backend_version": None}
-    assert rec["info"] == {"seed": 7, "max_examples": 100, "stat_examples": STAT_EXAMPLES, "derandomize": False,
-                           "budget_total": 1e-6, "statistical_tests": 1, "per_test": 1e-6,
-                           "timestamp": "2026-01-01T00:00:00Z"}
+    assert rec["framework"] == {
+        "name": "demo",
+        "version": "1.2",
+        "backend": "cpu",
+        "installed": True,
+        "backend_version": None,
+    }
+    assert rec["info"] == {
+        "seed": 7,
+        "max_examples": 100,
+        "stat_examples": STAT_EXAMPLES,
+        "derandomize": False,
+        "budget_total": 1e-6,
+        "statistical_tests": 1,
+        "per_test": 1e-6,
+        "timestamp": "2026-01-01T00:00:00Z",
+    }
     assert set(rec["deviations"]) == {"a.broken"}
     assert len(rec["items"]) == len(TESTS)
 

@@ -17,12 +17,12 @@ import pytest
 torch = pytest.importorskip("torch")
 nn = torch.nn
 
-from conformance.adapters.base import Init, NotApplicable, Uninitialized  # noqa: E402
-from conformance.frameworks.torch.adapter import TorchAdapter  # noqa: E402
 from conftest import batch as _x  # noqa: E402
 
-from conformance.strategies import CHAPTER_TIED  # noqa: E402
+from conformance.adapters.base import Init, NotApplicable, Uninitialized  # noqa: E402
 from conformance.arch import Arch, Dense, ReLU, Sequential  # noqa: E402
+from conformance.frameworks.torch.adapter import TorchAdapter  # noqa: E402
+from conformance.strategies import CHAPTER_TIED  # noqa: E402
 
 # The chapter's tied net: Linear(4, 8), ReLU, shared, ReLU, shared, ReLU, Linear(8, 1).
 TIED = CHAPTER_TIED

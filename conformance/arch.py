@@ -141,14 +141,6 @@ class Arch:
         """Every parameter object once: layer order, weight before bias."""
         return [(u.path, k) for u in self.dense_layers() for k in KINDS]
 
-    def node_at(self, path: Path) -> Node:
-        node: Node = self.root
-        for i in path:
-            if not isinstance(node, Sequential):
-                raise IndexError(f"path {path} goes through a leaf")
-            node = node.children[i]
-        return node
-
     def walk(self) -> Iterator[tuple[Path, Node]]:
         """Every node below the root, depth first, with its path."""
 

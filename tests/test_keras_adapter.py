@@ -254,9 +254,7 @@ def test_assign_idioms(ad: KerasAdapter) -> None:
 
 @needs_keras
 def test_mixture_initialiser_is_an_initializer_subclass(ad: KerasAdapter) -> None:
-    from conformance.frameworks.keras.adapter import _initializer
-
-    init = _initializer(Init("mixture"))
+    init = ad.native_initializer(Init("mixture"))
     assert isinstance(init, K.initializers.Initializer)
     net = ad.build(Arch(Sequential((Dense(64),)), input_dim=64))
     ad.initialize(net, weight=Init("mixture"))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from typing import Literal, Union
+from typing import Literal
 
 Kind = Literal["weight", "bias"]
 Path = tuple[int, ...]
@@ -59,7 +59,7 @@ class Sequential:
             raise ValueError(f"sibling block names must be unique, got {names!r}")
 
 
-Node = Union[Dense, ReLU, Flatten, Sequential]
+Node = Dense | ReLU | Flatten | Sequential
 LEAF_TYPES = (Dense, ReLU, Flatten)
 
 

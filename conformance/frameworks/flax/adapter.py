@@ -35,7 +35,7 @@ flax is not installed.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path as FsPath
 from typing import Any
 
@@ -49,9 +49,6 @@ from conformance.profile import Profile
 _fw = lazy_import(jax="jax", jnp="jax.numpy", nnx="flax.nnx", optax="optax")
 #: orbax.checkpoint, the library the flax checkpointing guide uses (imported on first use)
 _ocp = lazy_import("orbax.checkpoint")
-
-#: a jax initialiser, ``(key, shape, dtype) -> array``
-JaxInit = Callable[..., Any]
 
 
 def _flatten(x: Any) -> Any:
@@ -221,7 +218,7 @@ class NnxAdapter(Adapter):
 
     # -- initialisation ----------------------------------------------------------
     # A jax initialiser, ``(key, shape, dtype) -> array`` (jax.nn.initializers).
-    def init_normal(self, mean: float, std: float) -> JaxInit:
+    def init_normal(self, mean: float, std: float) -> Any:
         fw = _fw()
         normal = fw.jax.nn.initializers.normal(stddev=std)
         if mean == 0.0:
@@ -230,25 +227,25 @@ class NnxAdapter(Adapter):
         # is a custom initialiser built on it.
         return lambda key, shape, dtype: normal(key, shape, dtype) + fw.jnp.asarray(mean, dtype)
 
-    def init_zeros(self) -> JaxInit:
-        return _fw().jax.nn.initializers.zeros  # type: ignore[no-any-return]
+    def init_zeros(self) -> Any:
+        return _fw().jax.nn.initializers.zeros
 
-    def init_constant(self, value: float) -> JaxInit:
-        return _fw().jax.nn.initializers.constant(value)  # type: ignore[no-any-return]
+    def init_constant(self, value: float) -> Any:
+        return _fw().jax.nn.initializers.constant(value)
 
-    def init_uniform(self, low: float, high: float) -> JaxInit:
+    def init_uniform(self, low: float, high: float) -> Any:
         # jax.nn.initializers.uniform(scale) is U[0, scale); U(low, high) is a custom initialiser.
         jax = _fw().jax
         return lambda key, shape, dtype: jax.random.uniform(key, shape, dtype, low, high)
 
-    def init_xavier_uniform(self) -> JaxInit:
-        return _fw().jax.nn.initializers.glorot_uniform()  # type: ignore[no-any-return]  # = xavier_uniform
+    def init_xavier_uniform(self) -> Any:
+        return _fw().jax.nn.initializers.glorot_uniform()  # = xavier_uniform
 
-    def init_xavier_normal(self) -> JaxInit:
+    def init_xavier_normal(self) -> Any:
         # = xavier_normal (variance_scaling(1, fan_avg, truncated_normal))
-        return _fw().jax.nn.initializers.glorot_normal()  # type: ignore[no-any-return]
+        return _fw().jax.nn.initializers.glorot_normal()
 
-    def init_mixture(self) -> JaxInit:
+    def init_mixture(self) -> Any:
         fw = _fw()
 
         def mixture(key: Any, shape: Any, dtype: Any = fw.jnp.float32) -> Any:

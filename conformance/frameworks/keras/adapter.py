@@ -156,10 +156,11 @@ def _make_mixture_class() -> type:
     ``keras.random`` / ``keras.ops`` so they run on every backend (mechanics:
     tf ops do not exist on the jax and torch backends)."""
     k = _keras()
+    Initializer: Any = k.initializers.Initializer  # a class of the lazily imported module
 
     if _major() >= 3:
 
-        class MyInit(k.initializers.Initializer):
+        class MyInit(Initializer):
             def __call__(self, shape, dtype=None):  # type: ignore[no-untyped-def]
                 data = k.random.uniform(shape, -10, 10, dtype=dtype)
                 factor = k.ops.cast(k.ops.abs(data) >= 5, data.dtype)
@@ -168,7 +169,7 @@ def _make_mixture_class() -> type:
     else:
         tf = _tf()
 
-        class MyInit(k.initializers.Initializer):  # type: ignore[no-redef]
+        class MyInit(Initializer):  # type: ignore[no-redef]
             def __call__(self, shape, dtype=None):  # type: ignore[no-untyped-def]
                 data = tf.random.uniform(shape, -10, 10, dtype=dtype)
                 factor = tf.abs(data) >= 5
@@ -225,13 +226,11 @@ class KerasAdapter(Adapter):
             return False
         if _major() < 3:
             return bool(_TF_SCOPE_NAME.match(name))
-        if _backend() == "torch" and "." in name:
-            # On the torch backend every Keras layer is a torch.nn.Module and
-            # registers its sub-layers and variables under their names; torch
-            # raises KeyError "... name can't contain \".\"" (observed, Keras 3.15 /
-            # torch 2.13; torch.nn.Module.add_module / register_parameter docs).
-            return False
-        return True
+        # On the torch backend every Keras layer is a torch.nn.Module and
+        # registers its sub-layers and variables under their names; torch
+        # raises KeyError "... name can't contain \".\"" (observed, Keras 3.15 /
+        # torch 2.13; torch.nn.Module.add_module / register_parameter docs).
+        return not (_backend() == "torch" and "." in name)
 
     # -- building --------------------------------------------------------------
     def seed(self, seed: int) -> None:

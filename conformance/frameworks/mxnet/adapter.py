@@ -75,8 +75,9 @@ def _my_init_class() -> type:
     """The chapter's ``MyInit`` (003 4.2.3, 002 "Custom Initialization"),
     minus its print: only ``_init_weight`` is overridden."""
     m = _mx()
+    Initializer: Any = m.init.Initializer  # a class of the lazily imported module
 
-    class MyInit(m.init.Initializer):
+    class MyInit(Initializer):
         def _init_weight(self, name: str, data: Any) -> None:
             data[:] = m.nd.random.uniform(low=-10, high=10, shape=data.shape)
             data *= data.abs() >= 5

@@ -20,7 +20,7 @@ installed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path as FsPath
 from typing import Any
 
@@ -164,25 +164,25 @@ class PaddleAdapter(Adapter):
     # A paddle.nn.initializer object called on an existing parameter
     # (Initializer.__call__(param, block=None)) fills it in place in dynamic
     # mode; PaddleSeg's param_init.py uses exactly this.
-    def init_normal(self, mean: float, std: float) -> Callable[[Any], Any]:
+    def init_normal(self, mean: float, std: float) -> Any:
         return _paddle().nn.initializer.Normal(mean=mean, std=std)
 
-    def init_zeros(self) -> Callable[[Any], Any]:
+    def init_zeros(self) -> Any:
         return _paddle().nn.initializer.Constant(0.0)
 
-    def init_constant(self, value: float) -> Callable[[Any], Any]:
+    def init_constant(self, value: float) -> Any:
         return _paddle().nn.initializer.Constant(value)
 
-    def init_uniform(self, low: float, high: float) -> Callable[[Any], Any]:
+    def init_uniform(self, low: float, high: float) -> Any:
         return _paddle().nn.initializer.Uniform(low=low, high=high)
 
-    def init_xavier_uniform(self) -> Callable[[Any], Any]:
+    def init_xavier_uniform(self) -> Any:
         return _paddle().nn.initializer.XavierUniform()
 
-    def init_xavier_normal(self) -> Callable[[Any], Any]:
+    def init_xavier_normal(self) -> Any:
         return _paddle().nn.initializer.XavierNormal()
 
-    def init_mixture(self) -> Callable[[Any], Any]:
+    def init_mixture(self) -> Any:
         paddle = _paddle()
 
         def my_init(p: Any) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from typing import Literal, Union
+from typing import Literal
 
 Kind = Literal["weight", "bias"]
 Path = tuple[int, ...]
@@ -59,7 +59,7 @@ class Sequential:
             raise ValueError(f"sibling block names must be unique, got {names!r}")
 
 
-Node = Union[Dense, ReLU, Flatten, Sequential]
+Node = Dense | ReLU | Flatten | Sequential
 LEAF_TYPES = (Dense, ReLU, Flatten)
 
 
@@ -140,14 +140,6 @@ class Arch:
     def param_refs(self) -> list[tuple[Path, Kind]]:
         """Every parameter object once: layer order, weight before bias."""
         return [(u.path, k) for u in self.dense_layers() for k in KINDS]
-
-    def node_at(self, path: Path) -> Node:
-        node: Node = self.root
-        for i in path:
-            if not isinstance(node, Sequential):
-                raise IndexError(f"path {path} goes through a leaf")
-            node = node.children[i]
-        return node
 
     def walk(self) -> Iterator[tuple[Path, Node]]:
         """Every node below the root, depth first, with its path."""

@@ -209,11 +209,9 @@ def test_the_chapters_assign_idiom(ad: KerasAdapter) -> None:
 
 
 @needs_keras
-def test_mixture_initialiser_is_an_initializer_subclass() -> None:
+def test_mixture_initialiser_is_an_initializer_subclass(ad: KerasAdapter) -> None:
     # (the values it draws: the contract's initialize check)
-    from conformance.frameworks.keras.adapter import _initializer
-
-    init = _initializer(Init("mixture"))
+    init = ad.native_initializer(Init("mixture"))
     assert isinstance(init, K.initializers.Initializer)
 
 

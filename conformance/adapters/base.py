@@ -11,27 +11,72 @@ beside it, its profile (``profile.toml``, :mod:`conformance.profile`), plus
 one entry point in the ``conformance.adapters`` group. Primitives a framework cannot
 express raise :class:`NotApplicable` (through :meth:`Adapter.require`) with
 the reason; primitives a subclass forgot raise ``NotImplementedError``.
+
+What every framework does alike is written here once, as template methods
+over small hooks: :meth:`Adapter.build` walks the architecture (tie cache,
+in-features per position, lazy shapes, node types) and calls
+``make_dense`` / ``make_container`` / ``make_relu`` / ``make_flatten`` /
+``finish_build``; :meth:`Adapter.native_initializer` dispatches an
+:class:`Init` on its kind to ``init_normal`` ... ``init_mixture``;
+:meth:`Adapter.load_weights` checks the load mode and calls ``load_in_mode``.
+:func:`lazy_import` imports a framework on first use, so that listing the
+adapters never imports one.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import importlib.metadata
 import inspect
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path as FsPath
+from types import SimpleNamespace
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from conformance.arch import Arch, Kind, Path
+from conformance.arch import Arch, Dense, Flatten, Kind, Node, Path, ReLU, Sequential
 from conformance.profile import CAPABILITIES, Facts, Profile, load_profile
 
 Model = Any  # a framework's native model object
 Block = Any  # a native container or layer inside a model
 Param = Any  # a framework's native parameter object
 Index = tuple[Any, ...]  # a numpy-style index: ints and slices
+
+
+def _resolve(dotted: str) -> Any:
+    """``a.b.c`` as ``from a.b import c`` finds it: an attribute, else a submodule
+    (so aliases such as ``mxnet.nd`` and classes resolve too)."""
+    parts = dotted.split(".")
+    obj = importlib.import_module(parts[0])
+    for i, part in enumerate(parts[1:], start=2):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            obj = importlib.import_module(".".join(parts[:i]))
+    return obj
+
+
+def lazy_import(dotted: str | None = None, /, **named: str) -> Callable[[], Any]:
+    """A function that imports on its first call and then returns the same
+    object: ``_torch = lazy_import("torch")`` makes ``_torch()`` torch; with
+    keywords, a namespace of several (``lazy_import(nn="mxnet.gluon.nn",
+    nd="mxnet.nd")().nn``). An adapter module imports its framework only
+    through such functions, so importing the module (listing the registered
+    adapters) works where the framework is not installed."""
+    if (dotted is None) == (not named):
+        raise TypeError("lazy_import takes one dotted name or keyword names, not both or neither")
+
+    @functools.cache
+    def load() -> Any:
+        if dotted is not None:
+            return _resolve(dotted)
+        return SimpleNamespace(**{key: _resolve(name) for key, name in named.items()})
+
+    return load
 
 
 class NotInstalled(RuntimeError):
@@ -73,6 +118,12 @@ class Init:
     high: float = 1.0
 
 
+#: every ``Init.kind``, in the order the docstring lists them
+INIT_KINDS: tuple[str, ...] = (
+    "normal", "zeros", "constant", "uniform", "xavier_uniform", "xavier_normal", "mixture",
+)
+
+
 class Adapter:
     """Base of every adapter. Subclasses override the primitives; the helpers
     below them are written once, here. A subclass's identity and documented
@@ -90,6 +141,9 @@ class Adapter:
     module: ClassVar[str]
     #: the version-independent facts; an instance has those of the installed version
     facts: Facts
+    #: why the framework cannot build layers of unknown input dimensions, for
+    #: :meth:`build` to say when asked for ``arch.lazy`` without ``deferred_init``
+    no_lazy_reason: ClassVar[str | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -161,8 +215,66 @@ class Adapter:
 
     def build(self, arch: Arch) -> Model:
         """A native model computing ``arch``; tied nodes are one layer object.
-        With ``arch.lazy`` the input dimensions are left for the first forward."""
+        With ``arch.lazy`` the input dimensions are left for the first forward.
+
+        The template: the walk is written here once, in forward order (so the
+        default initialisers draw in that order), and the framework supplies
+        the hooks ``make_dense``, ``make_container``, ``make_relu``,
+        ``make_flatten`` and ``finish_build``. Every :class:`Dense` carrying
+        one tie key is made once, at its first position, and the same object
+        is reused at every later one."""
+        if arch.lazy and "deferred_init" not in self.facts.capabilities:
+            raise NotApplicable(self.no_lazy_reason or f"{self.name} has no deferred init")
+        in_features = {u.path: u.in_features for u in arch.dense_uses()}
+        tied: dict[str, Block] = {}  # tie key -> the one layer object used at every position
+
+        def children(node: Sequential, path: Path) -> Iterator[tuple[str | None, Block]]:
+            for i, child in enumerate(node.children):
+                yield child.name, make(child, path + (i,))
+
+        def make(node: Node, path: Path) -> Block:
+            if isinstance(node, Sequential):
+                return self.make_container(node, children(node, path))
+            if isinstance(node, Dense):
+                if node.tie is not None and node.tie in tied:
+                    return tied[node.tie]
+                layer = self.make_dense(node.units, None if arch.lazy else in_features[path], node)
+                if node.tie is not None:
+                    tied[node.tie] = layer
+                return layer
+            if isinstance(node, ReLU):
+                return self.make_relu(node)
+            if isinstance(node, Flatten):
+                return self.make_flatten(node)
+            raise TypeError(f"unknown node type {type(node).__name__} at {path}")
+
+        return self.finish_build(make(arch.root, ()), arch)
+
+    # -- hooks of build ------------------------------------------------------
+    def make_dense(self, units: int, in_features: int | None, node: Dense) -> Block:
+        """A new dense layer with ``units`` outputs; ``in_features`` is ``None``
+        for a lazy build (shape left to the first forward). ``node`` carries
+        the optional ``name``."""
         raise NotImplementedError
+
+    def make_container(self, node: Sequential, children: Iterator[tuple[str | None, Block]]) -> Block:
+        """A container holding ``children``, each with its optional name, in
+        order. The children are built as the iterator is consumed, so a
+        framework that builds children inside a scope of the container (Gluon's
+        ``name_scope``) consumes it there. ``node`` carries the container's own
+        optional ``name``."""
+        raise NotImplementedError
+
+    def make_relu(self, node: ReLU) -> Block:
+        raise NotImplementedError
+
+    def make_flatten(self, node: Flatten) -> Block:
+        raise NotImplementedError
+
+    def finish_build(self, model: Model, arch: Arch) -> Model:
+        """The built root, after the walk: a framework's build or initialise
+        step (Keras ``build(input_shape)``, Gluon ``initialize()``)."""
+        return model
 
     def child(self, block: Block, index: int) -> Block:
         """The ``index``-th child, through the framework's indexing idiom."""
@@ -233,6 +345,51 @@ class Adapter:
         explicit initialise step."""
         raise NotImplementedError
 
+    def native_initializer(self, spec: Init) -> Any:
+        """The framework's own initialiser for ``spec``: the one dispatch over
+        :attr:`Init.kind` (an unknown kind is a ``ValueError``), to the hooks
+        ``init_<kind>``. What it returns (an initialiser object, a function) is
+        the framework's; :meth:`initialize` applies it with its mechanism."""
+        if spec.kind == "normal":
+            return self.init_normal(spec.mean, spec.std)
+        if spec.kind == "zeros":
+            return self.init_zeros()
+        if spec.kind == "constant":
+            return self.init_constant(spec.value)
+        if spec.kind == "uniform":
+            return self.init_uniform(spec.low, spec.high)
+        if spec.kind == "xavier_uniform":
+            return self.init_xavier_uniform()
+        if spec.kind == "xavier_normal":
+            return self.init_xavier_normal()
+        if spec.kind == "mixture":
+            return self.init_mixture()
+        raise ValueError(f"unknown initialiser kind {spec.kind!r}; known kinds: {', '.join(INIT_KINDS)}")
+
+    # -- hooks of native_initializer -------------------------------------------
+    def init_normal(self, mean: float, std: float) -> Any:
+        raise NotImplementedError
+
+    def init_zeros(self) -> Any:
+        raise NotImplementedError
+
+    def init_constant(self, value: float) -> Any:
+        raise NotImplementedError
+
+    def init_uniform(self, low: float, high: float) -> Any:
+        raise NotImplementedError
+
+    def init_xavier_uniform(self) -> Any:
+        raise NotImplementedError
+
+    def init_xavier_normal(self) -> Any:
+        raise NotImplementedError
+
+    def init_mixture(self) -> Any:
+        """The chapter's custom initialiser (see :class:`Init`), written with
+        the framework's own custom-initialiser mechanism."""
+        raise NotImplementedError
+
     def initialize_all(self, model: Model, init: Init, *, force: bool) -> None:
         """The model-wide initialise step of frameworks that have one (Gluon's
         ``net.initialize(init, force_reinit=force)``): ``init`` is the global
@@ -265,7 +422,17 @@ class Adapter:
 
     def load_weights(self, model: Model, path: FsPath, mode: str) -> Model:
         """Load weights saved by :meth:`save_weights` into ``model`` using one of
-        ``facts.load_modes``; returns the model to use afterwards."""
+        ``facts.load_modes``; returns the model to use afterwards. A mode the
+        profile does not list is a ``ValueError``; a listed one goes to
+        :meth:`load_in_mode`."""
+        if mode not in self.facts.load_modes:
+            raise ValueError(
+                f"unknown load mode {mode!r} for {self.name}; known modes: {', '.join(self.facts.load_modes)}"
+            )
+        return self.load_in_mode(model, path, mode)
+
+    def load_in_mode(self, model: Model, path: FsPath, mode: str) -> Model:
+        """:meth:`load_weights` for a ``mode`` already checked against ``facts.load_modes``."""
         raise NotImplementedError
 
     def save_model(self, model: Model, path: FsPath) -> None:
@@ -300,9 +467,6 @@ class Adapter:
     def to_native(self, kind: Kind, value: np.ndarray) -> np.ndarray:
         """The reference's (out, in) layout -> native layout."""
         return self.to_canonical(kind, value)  # a transpose is its own inverse
-
-    def canonical_shape(self, kind: Kind, fan_in: int, fan_out: int) -> tuple[int, ...]:
-        return (fan_out, fan_in) if kind == "weight" else (fan_out,)
 
     def native_shape(self, kind: Kind, fan_in: int, fan_out: int) -> tuple[int, ...]:
         if kind == "bias":

@@ -27,43 +27,28 @@ documented idiom:
 * seeding: ``nnx.Rngs(seed)``; initialisers: ``jax.nn.initializers``;
 * saving: Orbax, as the flax "Save and load checkpoints" guide shows.
 
-flax, jax, optax and orbax are imported lazily (see :func:`_fw`): importing
-this module, and so listing the registered adapters, must work where flax is
-not installed.
+flax, jax, optax and orbax are imported lazily (see ``_fw`` and ``_ocp``):
+importing this module, and so listing the registered adapters, must work where
+flax is not installed.
 """
 
 from __future__ import annotations
 
-import functools
 from collections import OrderedDict
+from collections.abc import Iterator
 from pathlib import Path as FsPath
-from types import SimpleNamespace
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
-from conformance.adapters.base import Adapter, Block, Index, Init, Model, NotApplicable, Param
+from conformance.adapters.base import Adapter, Block, Index, Init, Model, Param, lazy_import
+from conformance.arch import Dense, Flatten, ReLU, Sequential
 from conformance.profile import Profile
-from conformance.arch import Arch, Dense, Flatten, Node, Path, ReLU, Sequential
 
-
-@functools.lru_cache(maxsize=None)
-def _fw() -> SimpleNamespace:
-    """flax.nnx, jax, jax.numpy and optax, imported on first use only."""
-    import jax
-    import jax.numpy as jnp
-    import optax
-    from flax import nnx
-
-    return SimpleNamespace(jax=jax, jnp=jnp, nnx=nnx, optax=optax)
-
-
-@functools.lru_cache(maxsize=None)
-def _ocp() -> Any:
-    """orbax.checkpoint, the library the flax checkpointing guide uses."""
-    import orbax.checkpoint as ocp
-
-    return ocp
+#: flax.nnx, jax, jax.numpy and optax, imported on first use only
+_fw = lazy_import(jax="jax", jnp="jax.numpy", nnx="flax.nnx", optax="optax")
+#: orbax.checkpoint, the library the flax checkpointing guide uses (imported on first use)
+_ocp = lazy_import("orbax.checkpoint")
 
 
 def _flatten(x: Any) -> Any:
@@ -75,17 +60,6 @@ def _flatten(x: Any) -> Any:
 
 #: role of each nnx.Linear attribute in the catalogue's vocabulary
 _ROLES = {"kernel": "weight", "bias": "bias"}
-
-#: load mode -> how the checkpoint is restored (all from the flax checkpointing guide)
-_LOAD_MODES: dict[str, str] = {
-    # checkpointer.restore(path, abstract_state); nnx.merge(graphdef, state): a new model
-    "merge": "restore the nnx.State checkpoint with the model's state as target, then nnx.merge",
-    # the same restore, then nnx.update(model, state): the given model, updated in place
-    "update": "restore the nnx.State checkpoint, then nnx.update the given model in place",
-    # "Restore when checkpoint structures differ": a pure dict checkpoint,
-    # nnx.replace_by_pure_dict(abstract_state, d), then nnx.merge
-    "pure-dict": "restore the nnx.to_pure_dict checkpoint, nnx.replace_by_pure_dict, then nnx.merge",
-}
 
 #: how many models' gradients are kept (a property holds at most two models at once)
 _GRAD_MODELS = 8
@@ -101,6 +75,11 @@ def _name_path(name: str) -> tuple[Any, ...]:
 
 
 class NnxAdapter(Adapter):
+    no_lazy_reason = (
+        "Flax NNX has no lazy layers: nnx.Linear(in_features, out_features, rngs=...) "
+        "creates its kernel in the constructor, so the input dimension must be known"
+    )
+
     def __init__(self, profile: Profile | None = None) -> None:
         super().__init__(profile)
         self._seed = 0
@@ -128,37 +107,23 @@ class NnxAdapter(Adapter):
             self._rngs = _fw().nnx.Rngs(self._seed)
         return self._rngs
 
-    def build(self, arch: Arch) -> Model:
-        nnx = _fw().nnx
-        if arch.lazy:
-            raise NotApplicable(
-                "Flax NNX has no lazy layers: nnx.Linear(in_features, out_features, rngs=...) "
-                "creates its kernel in the constructor, so the input dimension must be known"
-            )
-        rngs = self._stream()
-        in_features = {u.path: u.in_features for u in arch.dense_uses()}
-        tied: dict[str, Any] = {}  # tie key -> the one nnx.Linear used at every position
+    # The base builds children in forward order, so the default draws follow it.
+    def make_dense(self, units: int, in_features: int | None, node: Dense) -> Block:
+        # One nnx.Linear per tie key, used at every position (the base's tie
+        # cache); its kernel is drawn from the seeded nnx.Rngs stream. A lazy
+        # build never gets here (no_lazy_reason).
+        return _fw().nnx.Linear(in_features, units, rngs=self._stream())
 
-        def make(node: Node, path: Path) -> Any:
-            # Children are built in forward order, so the default draws follow it.
-            if isinstance(node, Sequential):
-                # nnx.Sequential(*fns) has no child names: Arch names are not
-                # expressible and are dropped (block_names is not a capability).
-                return nnx.Sequential(*(make(c, path + (i,)) for i, c in enumerate(node.children)))
-            if isinstance(node, Dense):
-                if node.tie is not None and node.tie in tied:
-                    return tied[node.tie]
-                layer = nnx.Linear(in_features[path], node.units, rngs=rngs)
-                if node.tie is not None:
-                    tied[node.tie] = layer
-                return layer
-            if isinstance(node, ReLU):
-                return nnx.relu
-            if isinstance(node, Flatten):
-                return _flatten
-            raise TypeError(f"unknown node type {type(node).__name__} at {path}")
+    def make_container(self, node: Sequential, children: Iterator[tuple[str | None, Block]]) -> Block:
+        # nnx.Sequential(*fns) has no child names: Arch names are not
+        # expressible and are dropped (block_names is not a capability).
+        return _fw().nnx.Sequential(*(child for _, child in children))
 
-        return make(arch.root, ())
+    def make_relu(self, node: ReLU) -> Block:
+        return _fw().nnx.relu
+
+    def make_flatten(self, node: Flatten) -> Block:
+        return _flatten
 
     def child(self, block: Block, index: int) -> Block:
         return block.layers[index]  # net.layers[2], rgnet.layers[0].layers[1].layers[0]
@@ -252,38 +217,44 @@ class NnxAdapter(Adapter):
         param[index] = _fw().jnp.asarray(value, dtype=param[...].dtype)
 
     # -- initialisation ----------------------------------------------------------
-    def _initializer(self, spec: Init) -> Any:
-        """A jax initialiser, ``(key, shape, dtype) -> array``."""
+    # A jax initialiser, ``(key, shape, dtype) -> array`` (jax.nn.initializers).
+    def init_normal(self, mean: float, std: float) -> Any:
         fw = _fw()
-        jax, init = fw.jax, fw.jax.nn.initializers
-        if spec.kind == "normal":
-            if spec.mean == 0.0:
-                return init.normal(stddev=spec.std)
-            normal = init.normal(stddev=spec.std)
-            # jax.nn.initializers.normal has no mean argument; a shifted normal
-            # is a custom initialiser built on it.
-            return lambda key, shape, dtype: normal(key, shape, dtype) + fw.jnp.asarray(spec.mean, dtype)
-        if spec.kind == "zeros":
-            return init.zeros
-        if spec.kind == "constant":
-            return init.constant(spec.value)
-        if spec.kind == "uniform":
-            # jax.nn.initializers.uniform(scale) is U[0, scale); U(low, high) is a custom initialiser.
-            return lambda key, shape, dtype: jax.random.uniform(key, shape, dtype, spec.low, spec.high)
-        if spec.kind == "xavier_uniform":
-            return init.glorot_uniform()  # = xavier_uniform
-        if spec.kind == "xavier_normal":
-            return init.glorot_normal()  # = xavier_normal (variance_scaling(1, fan_avg, truncated_normal))
-        if spec.kind == "mixture":
+        normal = fw.jax.nn.initializers.normal(stddev=std)
+        if mean == 0.0:
+            return normal
+        # jax.nn.initializers.normal has no mean argument; a shifted normal
+        # is a custom initialiser built on it.
+        return lambda key, shape, dtype: normal(key, shape, dtype) + fw.jnp.asarray(mean, dtype)
 
-            def mixture(key: Any, shape: Any, dtype: Any = fw.jnp.float32) -> Any:
-                # The chapter's my_init as a jax initialiser: U(-10, 10), then
-                # every entry with |w| < 5 set to 0.
-                w = jax.random.uniform(key, shape, dtype, -10.0, 10.0)
-                return w * (fw.jnp.abs(w) >= 5)
+    def init_zeros(self) -> Any:
+        return _fw().jax.nn.initializers.zeros
 
-            return mixture
-        raise ValueError(f"unknown initialiser kind {spec.kind!r}")
+    def init_constant(self, value: float) -> Any:
+        return _fw().jax.nn.initializers.constant(value)
+
+    def init_uniform(self, low: float, high: float) -> Any:
+        # jax.nn.initializers.uniform(scale) is U[0, scale); U(low, high) is a custom initialiser.
+        jax = _fw().jax
+        return lambda key, shape, dtype: jax.random.uniform(key, shape, dtype, low, high)
+
+    def init_xavier_uniform(self) -> Any:
+        return _fw().jax.nn.initializers.glorot_uniform()  # = xavier_uniform
+
+    def init_xavier_normal(self) -> Any:
+        # = xavier_normal (variance_scaling(1, fan_avg, truncated_normal))
+        return _fw().jax.nn.initializers.glorot_normal()
+
+    def init_mixture(self) -> Any:
+        fw = _fw()
+
+        def mixture(key: Any, shape: Any, dtype: Any = fw.jnp.float32) -> Any:
+            # The chapter's my_init as a jax initialiser: U(-10, 10), then
+            # every entry with |w| < 5 set to 0.
+            w = fw.jax.random.uniform(key, shape, dtype, -10.0, 10.0)
+            return w * (fw.jnp.abs(w) >= 5)
+
+        return mixture
 
     def initialize(
         self, block: Block, *, weight: Init | None = None, bias: Init | None = None, force: bool = True
@@ -294,8 +265,8 @@ class NnxAdapter(Adapter):
         nnx = _fw().nnx
         if not isinstance(block, nnx.Module):
             return  # nnx.relu / the flatten function: no parameters to initialise
-        inits = {"weight": None if weight is None else self._initializer(weight),
-                 "bias": None if bias is None else self._initializer(bias)}
+        inits = {"weight": None if weight is None else self.native_initializer(weight),
+                 "bias": None if bias is None else self.native_initializer(bias)}
         rngs = self._stream()
         # nnx.iter_graph visits every node once ("Repeated nodes are visited only
         # once"), so a shared nnx.Linear is initialised once; the block itself too.
@@ -358,9 +329,14 @@ class NnxAdapter(Adapter):
             ckptr.save(path / "pure_dict", nnx.to_pure_dict(state))
             ckptr.wait_until_finished()
 
-    def load_weights(self, model: Model, path: FsPath, mode: str) -> Model:
-        if mode not in _LOAD_MODES:
-            raise ValueError(f"unknown load mode {mode!r}; known modes: {', '.join(_LOAD_MODES)}")
+    def load_in_mode(self, model: Model, path: FsPath, mode: str) -> Model:
+        # Every mode is a recipe of the flax checkpointing guide:
+        # "merge": checkpointer.restore(path, abstract_state), then
+        #   nnx.merge(graphdef, state): a new model;
+        # "update": the same restore, then nnx.update(model, state): the given
+        #   model, updated in place;
+        # "pure-dict" ("Restore when checkpoint structures differ"): the
+        #   nnx.to_pure_dict checkpoint, nnx.replace_by_pure_dict, then nnx.merge.
         nnx, ocp = _fw().nnx, _ocp()
         path = FsPath(path).absolute()
         # The guide's target is nnx.split(nnx.eval_shape(lambda: Model(...)));

@@ -26,13 +26,13 @@ listing the registered adapters, must work where Keras is not installed.
 from __future__ import annotations
 
 import functools
-import importlib
 import importlib.metadata
 import re
 import weakref
+from collections.abc import Iterator
 from pathlib import Path as FsPath
 from types import ModuleType
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -43,12 +43,18 @@ from conformance.adapters.base import (
     Init,
     Model,
     NotApplicable,
-    Unbuildable,
     Param,
+    Unbuildable,
     Uninitialized,
+    lazy_import,
 )
+from conformance.arch import Arch, Dense, Flatten, ReLU, Sequential
 from conformance.profile import Profile
-from conformance.arch import Arch, Dense, Flatten, Node, Path, ReLU, Sequential
+
+#: TensorFlow (Keras 2's, and Keras 3's tensorflow backend), imported on first use
+_tf = lazy_import("tensorflow")
+#: torch, for Keras 3's torch backend, imported on first use
+_torch = lazy_import("torch")
 
 
 @functools.cache
@@ -95,10 +101,6 @@ def _keeps_repeated_layer() -> bool:
     k = _keras()
     shared = k.layers.Dense(1)
     return len(k.Sequential([k.layers.Flatten(), shared, shared]).layers) == 3
-
-
-def _tf() -> ModuleType:
-    return importlib.import_module("tensorflow")
 
 
 def _to_numpy(x: Any) -> np.ndarray:
@@ -154,10 +156,11 @@ def _make_mixture_class() -> type:
     ``keras.random`` / ``keras.ops`` so they run on every backend (mechanics:
     tf ops do not exist on the jax and torch backends)."""
     k = _keras()
+    Initializer: Any = k.initializers.Initializer  # a class of the lazily imported module
 
     if _major() >= 3:
 
-        class MyInit(k.initializers.Initializer):
+        class MyInit(Initializer):
             def __call__(self, shape, dtype=None):  # type: ignore[no-untyped-def]
                 data = k.random.uniform(shape, -10, 10, dtype=dtype)
                 factor = k.ops.cast(k.ops.abs(data) >= 5, data.dtype)
@@ -166,7 +169,7 @@ def _make_mixture_class() -> type:
     else:
         tf = _tf()
 
-        class MyInit(k.initializers.Initializer):  # type: ignore[no-redef]
+        class MyInit(Initializer):  # type: ignore[no-redef]
             def __call__(self, shape, dtype=None):  # type: ignore[no-untyped-def]
                 data = tf.random.uniform(shape, -10, 10, dtype=dtype)
                 factor = tf.abs(data) >= 5
@@ -177,29 +180,6 @@ def _make_mixture_class() -> type:
 
 
 _MIXTURE: dict[int, type] = {}
-
-
-def _initializer(spec: Init) -> Any:
-    """A fresh Keras initialiser for a framework-neutral request (one object
-    per variable: Keras 3 initialisers with a fixed seed repeat their values)."""
-    ini = _keras().initializers
-    if spec.kind == "normal":
-        return ini.RandomNormal(mean=spec.mean, stddev=spec.std)
-    if spec.kind == "zeros":
-        return ini.Zeros()
-    if spec.kind == "constant":
-        return ini.Constant(spec.value)
-    if spec.kind == "uniform":
-        return ini.RandomUniform(minval=spec.low, maxval=spec.high)
-    if spec.kind == "xavier_uniform":
-        return ini.GlorotUniform()
-    if spec.kind == "xavier_normal":
-        return ini.GlorotNormal()
-    if spec.kind == "mixture":
-        if 0 not in _MIXTURE:
-            _MIXTURE[0] = _make_mixture_class()
-        return _MIXTURE[0]()
-    raise ValueError(f"unknown initialiser kind {spec.kind!r}")
 
 
 # Keras 2 (tf.keras) builds layers inside TensorFlow name scopes, and TF
@@ -246,21 +226,19 @@ class KerasAdapter(Adapter):
             return False
         if _major() < 3:
             return bool(_TF_SCOPE_NAME.match(name))
-        if _backend() == "torch" and "." in name:
-            # On the torch backend every Keras layer is a torch.nn.Module and
-            # registers its sub-layers and variables under their names; torch
-            # raises KeyError "... name can't contain \".\"" (observed, Keras 3.15 /
-            # torch 2.13; torch.nn.Module.add_module / register_parameter docs).
-            return False
-        return True
+        # On the torch backend every Keras layer is a torch.nn.Module and
+        # registers its sub-layers and variables under their names; torch
+        # raises KeyError "... name can't contain \".\"" (observed, Keras 3.15 /
+        # torch 2.13; torch.nn.Module.add_module / register_parameter docs).
+        return not (_backend() == "torch" and "." in name)
 
     # -- building --------------------------------------------------------------
     def seed(self, seed: int) -> None:
         _keras().utils.set_random_seed(seed)
 
     def build(self, arch: Arch) -> Model:
-        k = _keras()
-        tied: dict[str, Any] = {}
+        # The base's walk, with what Keras adds around it: a check of the block
+        # names Keras rejects, and its unique-name rule turned into Unbuildable.
         bad = [n.name for _, n in arch.walk() if n.name is not None and not self.block_name_ok(n.name)]
         if bad:
             # Keras 2 builds inside TF name scopes and raises ValueError ("... is
@@ -273,30 +251,8 @@ class KerasAdapter(Adapter):
                    "torch.nn.Module rejects '.' in the names Keras registers")
             )
 
-        def make(node: Node, path: Path) -> Any:
-            if isinstance(node, Sequential):
-                seq = k.Sequential([make(c, path + (i,)) for i, c in enumerate(node.children)], name=node.name)
-                self._positions[seq] = len(node.children)
-                return seq
-            if isinstance(node, Dense):
-                if node.tie is not None and node.tie in tied:
-                    return tied[node.tie]  # the same Dense instance again: the chapter's `shared`
-                layer = k.layers.Dense(node.units, name=node.name)
-                if node.tie is not None:
-                    tied[node.tie] = layer
-                return layer
-            if isinstance(node, ReLU):
-                return k.layers.ReLU(name=node.name)
-            if isinstance(node, Flatten):
-                return k.layers.Flatten(name=node.name)
-            raise TypeError(f"unknown node type {type(node).__name__} at {path}")
-
         try:
-            model = make(arch.root, ())
-            if not arch.lazy:
-                # Known input shape: build now (Sequential.build(input_shape)), which
-                # creates every variable. Without it, Keras builds on the first call.
-                model.build((None, arch.input_dim))
+            return super().build(arch)
         except ValueError as exc:
             if "unique" not in str(exc):
                 raise
@@ -306,6 +262,30 @@ class KerasAdapter(Adapter):
             # shared layer named 'A' reused in a Sequential that has another child
             # named 'A' cannot be built, although the architecture is well formed.
             raise Unbuildable(f"Keras refuses this architecture: {str(exc).splitlines()[0]}") from exc
+
+    def make_dense(self, units: int, in_features: int | None, node: Dense) -> Block:
+        # Keras infers the input width when the layer is built: in_features is
+        # not passed. A tied node reuses this instance (the base's tie cache):
+        # the same Dense added again, the chapter's `shared`.
+        return _keras().layers.Dense(units, name=node.name)
+
+    def make_container(self, node: Sequential, children: Iterator[tuple[str | None, Block]]) -> Block:
+        # Sequential([...], name=...); a child's name travels with the layer object.
+        seq = _keras().Sequential([child for _, child in children], name=node.name)
+        self._positions[seq] = len(node.children)
+        return seq
+
+    def make_relu(self, node: ReLU) -> Block:
+        return _keras().layers.ReLU(name=node.name)
+
+    def make_flatten(self, node: Flatten) -> Block:
+        return _keras().layers.Flatten(name=node.name)
+
+    def finish_build(self, model: Model, arch: Arch) -> Model:
+        if not arch.lazy:
+            # Known input shape: build now (Sequential.build(input_shape)), which
+            # creates every variable. Without it, Keras builds on the first call.
+            model.build((None, arch.input_dim))
         return model
 
     def child(self, block: Block, index: int) -> Block:
@@ -451,6 +431,31 @@ class KerasAdapter(Adapter):
             raise NotApplicable(f"no documented slice-assignment idiom known for backend {_backend()!r}")
 
     # -- initialisation ----------------------------------------------------------
+    # keras.initializers objects; native_initializer makes a fresh one for each
+    # variable (Keras 3 initialisers with a fixed seed repeat their values).
+    def init_normal(self, mean: float, std: float) -> Any:
+        return _keras().initializers.RandomNormal(mean=mean, stddev=std)
+
+    def init_zeros(self) -> Any:
+        return _keras().initializers.Zeros()
+
+    def init_constant(self, value: float) -> Any:
+        return _keras().initializers.Constant(value)
+
+    def init_uniform(self, low: float, high: float) -> Any:
+        return _keras().initializers.RandomUniform(minval=low, maxval=high)
+
+    def init_xavier_uniform(self) -> Any:
+        return _keras().initializers.GlorotUniform()
+
+    def init_xavier_normal(self) -> Any:
+        return _keras().initializers.GlorotNormal()
+
+    def init_mixture(self) -> Any:
+        if 0 not in _MIXTURE:
+            _MIXTURE[0] = _make_mixture_class()
+        return _MIXTURE[0]()
+
     def _dense_layers(self, block: Block) -> list[Any]:
         """Every Dense reachable from ``block``, each object once, in order."""
         k = _keras()
@@ -485,7 +490,7 @@ class KerasAdapter(Adapter):
             for spec, attr in ((weight, "kernel"), (bias, "bias")):
                 if spec is None:
                     continue
-                init = _initializer(spec)
+                init = self.native_initializer(spec)
                 if not layer.built:
                     setattr(layer, f"{attr}_initializer", init)
                 else:
@@ -574,9 +579,7 @@ class KerasAdapter(Adapter):
         if _major() < 3:
             model.save_weights(self._weights_file(path, "tf_checkpoint"))  # Keras 2's default format
 
-    def load_weights(self, model: Model, path: FsPath, mode: str) -> Model:
-        if mode not in self.facts.load_modes:
-            raise ValueError(f"unknown load mode {mode!r}; known modes: {', '.join(self.facts.load_modes)}")
+    def load_in_mode(self, model: Model, path: FsPath, mode: str) -> Model:
         if mode == "default":
             model.load_weights(self._weights_file(path, "h5"))
         elif mode == "skip_mismatch":
@@ -597,7 +600,3 @@ class KerasAdapter(Adapter):
 
     def load_model(self, path: FsPath) -> Model:
         return _keras().models.load_model(self._model_file(path))
-
-
-def _torch() -> ModuleType:
-    return importlib.import_module("torch")

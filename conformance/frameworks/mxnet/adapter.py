@@ -31,7 +31,7 @@ MXNet 1.9.1 (the last release) with the legacy Gluon API the editions use
   ``gluon.Trainer(net.collect_params(), 'sgd', {'learning_rate': lr}).step(1)``;
 * ``save_parameters`` / ``load_parameters``; ``mx.random.seed``.
 
-mxnet is imported lazily (see :func:`_mx`): importing this module must work
+mxnet is imported lazily (see ``_mx``): importing this module must work
 where mxnet is not installed.
 """
 
@@ -39,9 +39,9 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterator
 from pathlib import Path as FsPath
-from types import SimpleNamespace
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -54,73 +54,35 @@ from conformance.adapters.base import (
     NotApplicable,
     Param,
     Uninitialized,
+    lazy_import,
 )
-from conformance.arch import Arch, Dense, Flatten, Node, Path, ReLU, Sequential
+from conformance.arch import Arch, Dense, Flatten, Node, ReLU, Sequential
+
+#: mxnet and the submodules used here, imported on first use only
+_mx = lazy_import(
+    mx="mxnet",
+    autograd="mxnet.autograd",
+    gluon="mxnet.gluon",
+    init="mxnet.init",
+    nd="mxnet.nd",
+    nn="mxnet.gluon.nn",
+    DeferredInitializationError="mxnet.gluon.parameter.DeferredInitializationError",
+)
 
 
-@functools.lru_cache(maxsize=None)
-def _mx() -> SimpleNamespace:
-    """mxnet and the submodules used here, imported on first use only."""
-    import mxnet as mx
-    from mxnet import autograd, gluon, init, nd
-    from mxnet.gluon import nn
-    from mxnet.gluon.parameter import DeferredInitializationError
-
-    return SimpleNamespace(
-        mx=mx, autograd=autograd, gluon=gluon, init=init, nd=nd, nn=nn,
-        DeferredInitializationError=DeferredInitializationError,
-    )
-
-
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _my_init_class() -> type:
     """The chapter's ``MyInit`` (003 4.2.3, 002 "Custom Initialization"),
     minus its print: only ``_init_weight`` is overridden."""
     m = _mx()
+    Initializer: Any = m.init.Initializer  # a class of the lazily imported module
 
-    class MyInit(m.init.Initializer):
+    class MyInit(Initializer):
         def _init_weight(self, name: str, data: Any) -> None:
             data[:] = m.nd.random.uniform(low=-10, high=10, shape=data.shape)
             data *= data.abs() >= 5
 
     return MyInit
-
-
-def _initializer(spec: Init) -> Any:
-    """The mxnet.init object for a framework-neutral request."""
-    init = _mx().init
-    if spec.kind == "normal":
-        if spec.mean != 0.0:
-            # mxnet.init.Normal(sigma=0.01) has no mean parameter: "Initializes
-            # weights with random values sampled from a normal distribution
-            # with a mean of zero and standard deviation of sigma."
-            raise NotApplicable(
-                f"mxnet.init.Normal(sigma) samples with mean zero only; mean={spec.mean!r} cannot be "
-                "expressed with a built-in initialiser"
-            )
-        return init.Normal(sigma=spec.std)
-    if spec.kind == "zeros":
-        return init.Zero()
-    if spec.kind == "constant":
-        return init.Constant(spec.value)
-    if spec.kind == "uniform":
-        if spec.low != -spec.high:
-            raise NotApplicable(
-                f"mxnet.init.Uniform(scale) samples U(-scale, scale) only; U({spec.low!r}, {spec.high!r}) "
-                "cannot be expressed with a built-in initialiser"
-            )
-        return init.Uniform(scale=spec.high)
-    if spec.kind == "xavier_uniform":
-        # Xavier() defaults: rnd_type='uniform', factor_type='avg', magnitude=3:
-        # bound sqrt(3 / ((n_in + n_out) / 2)) = sqrt(6 / (n_in + n_out)).
-        return init.Xavier(rnd_type="uniform", factor_type="avg", magnitude=3)
-    if spec.kind == "xavier_normal":
-        # gaussian: sigma = sqrt(magnitude / ((n_in + n_out) / 2)); magnitude=1
-        # gives Glorot's sqrt(2 / (n_in + n_out)).
-        return init.Xavier(rnd_type="gaussian", factor_type="avg", magnitude=1)
-    if spec.kind == "mixture":
-        return _my_init_class()()
-    raise ValueError(f"unknown initialiser kind {spec.kind!r}")
 
 
 def _deferred(param: Any) -> bool:
@@ -145,7 +107,7 @@ def _nd(value: np.ndarray | float) -> Any:
 _GENERATED_NAME = re.compile(r"(dense|sequential|activation|flatten)[0-9]+")
 
 #: load mode -> keyword arguments of ``Block.load_parameters``
-_LOAD_MODES: dict[str, dict[str, bool]] = {
+_LOAD_KWARGS: dict[str, dict[str, bool]] = {
     "strict": {},
     "allow_missing": {"allow_missing": True},
     "ignore_extra": {"ignore_extra": True},
@@ -167,45 +129,37 @@ class GluonAdapter(Adapter):
     def seed(self, seed: int) -> None:
         _mx().mx.random.seed(seed)
 
-    def build(self, arch: Arch) -> Model:
-        nn = _mx().nn
-        in_units = {u.path: u.in_features for u in arch.dense_uses()}
-        tied: dict[str, Any] = {}  # tie key -> the one nn.Dense added at every position
+    @staticmethod
+    def _prefix(node: Node) -> dict[str, str]:
+        return {} if node.name is None else {"prefix": f"{node.name}_"}
 
-        def prefix(node: Node) -> dict[str, str]:
-            return {} if node.name is None else {"prefix": f"{node.name}_"}
+    def make_dense(self, units: int, in_features: int | None, node: Dense) -> Block:
+        # One nn.Dense per tie key, added at every position (the base's tie cache).
+        kwargs: dict[str, Any] = dict(self._prefix(node))
+        if in_features is not None:
+            kwargs["in_units"] = in_features
+        return _mx().nn.Dense(units, **kwargs)
 
-        def dense(node: Dense, path: Path) -> Any:
-            kwargs: dict[str, Any] = dict(prefix(node))
-            if not arch.lazy:
-                kwargs["in_units"] = in_units[path]
-            if node.tie is not None and node.tie in tied:
-                return tied[node.tie]
-            layer = nn.Dense(node.units, **kwargs)
-            if node.tie is not None:
-                tied[node.tie] = layer
-            return layer
+    def make_container(self, node: Sequential, children: Iterator[tuple[str | None, Block]]) -> Block:
+        seq = _mx().nn.Sequential(**self._prefix(node))
+        # The children are created inside the container's name scope (the
+        # iterator builds each as it is drawn): the nn.Sequential docstring's idiom.
+        with seq.name_scope():
+            for _, child in children:
+                seq.add(child)
+        return seq
 
-        def make(node: Node, path: Path) -> Any:
-            if isinstance(node, Sequential):
-                seq = nn.Sequential(**prefix(node))
-                with seq.name_scope():
-                    for i, child in enumerate(node.children):
-                        seq.add(make(child, path + (i,)))
-                return seq
-            if isinstance(node, Dense):
-                return dense(node, path)
-            if isinstance(node, ReLU):
-                return nn.Activation("relu", **prefix(node))
-            if isinstance(node, Flatten):
-                return nn.Flatten(**prefix(node))
-            raise TypeError(f"unknown node type {type(node).__name__} at {path}")
+    def make_relu(self, node: ReLU) -> Block:
+        return _mx().nn.Activation("relu", **self._prefix(node))
 
-        net = make(arch.root, ())
+    def make_flatten(self, node: Flatten) -> Block:
+        return _mx().nn.Flatten(**self._prefix(node))
+
+    def finish_build(self, model: Model, arch: Arch) -> Model:
         # The default initialisation, net.initialize(): init.Uniform(0.07) for
         # weights, each bias its own 'zeros'; deferred for unknown shapes.
-        net.initialize()
-        return net
+        model.initialize()
+        return model
 
     def child(self, block: Block, index: int) -> Block:
         return block[index]  # net[0], rgnet[0][1][0]
@@ -291,6 +245,44 @@ class GluonAdapter(Adapter):
             data[index] = float(np.float32(value))
 
     # -- initialisation ----------------------------------------------------------
+    def init_normal(self, mean: float, std: float) -> Any:
+        if mean != 0.0:
+            # mxnet.init.Normal(sigma=0.01) has no mean parameter: "Initializes
+            # weights with random values sampled from a normal distribution
+            # with a mean of zero and standard deviation of sigma."
+            raise NotApplicable(
+                f"mxnet.init.Normal(sigma) samples with mean zero only; mean={mean!r} cannot be "
+                "expressed with a built-in initialiser"
+            )
+        return _mx().init.Normal(sigma=std)
+
+    def init_zeros(self) -> Any:
+        return _mx().init.Zero()
+
+    def init_constant(self, value: float) -> Any:
+        return _mx().init.Constant(value)
+
+    def init_uniform(self, low: float, high: float) -> Any:
+        if low != -high:
+            raise NotApplicable(
+                f"mxnet.init.Uniform(scale) samples U(-scale, scale) only; U({low!r}, {high!r}) "
+                "cannot be expressed with a built-in initialiser"
+            )
+        return _mx().init.Uniform(scale=high)
+
+    def init_xavier_uniform(self) -> Any:
+        # Xavier() defaults: rnd_type='uniform', factor_type='avg', magnitude=3:
+        # bound sqrt(3 / ((n_in + n_out) / 2)) = sqrt(6 / (n_in + n_out)).
+        return _mx().init.Xavier(rnd_type="uniform", factor_type="avg", magnitude=3)
+
+    def init_xavier_normal(self) -> Any:
+        # gaussian: sigma = sqrt(magnitude / ((n_in + n_out) / 2)); magnitude=1
+        # gives Glorot's sqrt(2 / (n_in + n_out)).
+        return _mx().init.Xavier(rnd_type="gaussian", factor_type="avg", magnitude=1)
+
+    def init_mixture(self) -> Any:
+        return _my_init_class()()
+
     def _dense_layers(self, block: Block) -> list[Any]:
         nn = _mx().nn
         if isinstance(block, nn.Dense):
@@ -315,11 +307,11 @@ class GluonAdapter(Adapter):
                 if id(p) in done:
                     continue
                 done.add(id(p))
-                p.initialize(init=_initializer(spec), force_reinit=force)
+                p.initialize(init=self.native_initializer(spec), force_reinit=force)
 
     def initialize_all(self, model: Model, init: Init, *, force: bool) -> None:
         self.require("explicit_initialize")
-        model.initialize(init=_initializer(init), force_reinit=force)
+        model.initialize(init=self.native_initializer(init), force_reinit=force)
 
     # -- computing -----------------------------------------------------------------
     def forward(self, model: Model, x: np.ndarray) -> np.ndarray:
@@ -348,10 +340,8 @@ class GluonAdapter(Adapter):
                 raise _uninitialized(f"save_weights ({k!r})")
         model.save_parameters(str(path))  # deduplicate=False, the default
 
-    def load_weights(self, model: Model, path: FsPath, mode: str) -> Model:
-        if mode not in _LOAD_MODES:
-            raise ValueError(f"unknown load mode {mode!r}; known modes: {', '.join(_LOAD_MODES)}")
-        model.load_parameters(str(path), **_LOAD_MODES[mode])
+    def load_in_mode(self, model: Model, path: FsPath, mode: str) -> Model:
+        model.load_parameters(str(path), **_LOAD_KWARGS[mode])
         return model
 
     # Whole-model saving is not a capability: in Gluon 1.x only a hybridized

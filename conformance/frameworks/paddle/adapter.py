@@ -13,16 +13,16 @@ and one shared ``nn.Linear`` object for tying.
 Paddle stores a Linear weight as (in_features, out_features) and computes
 ``y = x W + b``: the layout is ``in_out``.
 
-paddle is imported lazily (see :func:`_paddle`): importing this module, and so
-listing the registered adapters, must work where paddle is not installed.
+paddle is imported lazily (``_paddle = lazy_import("paddle")``): importing this
+module, and so listing the registered adapters, must work where paddle is not
+installed.
 """
 
 from __future__ import annotations
 
-import functools
+from collections.abc import Iterator
 from pathlib import Path as FsPath
-from types import ModuleType
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -34,16 +34,12 @@ from conformance.adapters.base import (
     Model,
     NotApplicable,
     Param,
+    lazy_import,
 )
-from conformance.arch import Arch, Dense, Flatten, Node, Path, ReLU, Sequential
+from conformance.arch import Dense, Flatten, ReLU, Sequential
 
-
-@functools.lru_cache(maxsize=None)
-def _paddle() -> ModuleType:
-    """paddle, imported on first use only."""
-    import paddle
-
-    return paddle
+#: paddle, imported on first use only
+_paddle = lazy_import("paddle")
 
 
 def _as_tensor(value: np.ndarray | float) -> Any:
@@ -65,7 +61,7 @@ _NO_STRUCTURE = (
 
 #: load mode -> keyword arguments of ``paddle.load``; the state dict is then
 #: given to ``Layer.set_state_dict(state_dict, use_structured_name=True)``.
-_LOAD_MODES: dict[str, dict[str, bool]] = {
+_LOAD_KWARGS: dict[str, dict[str, bool]] = {
     # paddle.load(path) -> a dict of paddle.Tensor (the documented default)
     "tensors": {},
     # paddle.load(path, return_numpy=True) -> a dict of numpy arrays
@@ -75,48 +71,32 @@ _LOAD_MODES: dict[str, dict[str, bool]] = {
 
 
 class PaddleAdapter(Adapter):
+    # paddle.nn has no lazy layer (no LazyLinear): nn.Linear needs
+    # in_features at construction. paddle.LazyGuard only delays
+    # *allocating* parameters whose shapes are already given.
+    no_lazy_reason = "paddle.nn.Linear needs in_features at construction; paddle has no lazy Linear"
+
     # -- building --------------------------------------------------------------
     def seed(self, seed: int) -> None:
         _paddle().seed(seed)
 
-    def build(self, arch: Arch) -> Model:
-        if arch.lazy:
-            # paddle.nn has no lazy layer (no LazyLinear): nn.Linear needs
-            # in_features at construction. paddle.LazyGuard only delays
-            # *allocating* parameters whose shapes are already given.
-            raise NotApplicable(
-                "paddle.nn.Linear needs in_features at construction; paddle has no lazy Linear"
-            )
-        nn = _paddle().nn
-        in_features = {u.path: u.in_features for u in arch.dense_uses()}
-        tied: dict[str, Any] = {}  # tie key -> the one nn.Linear used at every position
+    def make_dense(self, units: int, in_features: int | None, node: Dense) -> Block:
+        # One nn.Linear per tie key, reused at every position (the base's tie cache).
+        return _paddle().nn.Linear(in_features, units)
 
-        def dense(node: Dense, path: Path) -> Any:
-            if node.tie is not None and node.tie in tied:
-                return tied[node.tie]
-            layer = nn.Linear(in_features[path], node.units)
-            if node.tie is not None:
-                tied[node.tie] = layer
-            return layer
+    def make_container(self, node: Sequential, children: Iterator[tuple[str | None, Block]]) -> Block:
+        seq = _paddle().nn.Sequential()
+        for i, (name, child) in enumerate(children):
+            # The edition's block2(): add_sublayer(f'block {i}', block1());
+            # str(i) is what nn.Sequential(*layers) itself uses.
+            seq.add_sublayer(name if name is not None else str(i), child)
+        return seq
 
-        def make(node: Node, path: Path) -> Any:
-            if isinstance(node, Sequential):
-                seq = nn.Sequential()
-                for i, child in enumerate(node.children):
-                    # The edition's block2(): add_sublayer(f'block {i}', block1());
-                    # str(i) is what nn.Sequential(*layers) itself uses.
-                    name = child.name if child.name is not None else str(i)
-                    seq.add_sublayer(name, make(child, path + (i,)))
-                return seq
-            if isinstance(node, Dense):
-                return dense(node, path)
-            if isinstance(node, ReLU):
-                return nn.ReLU()
-            if isinstance(node, Flatten):
-                return nn.Flatten()  # start_axis=1: the identity on (batch, features)
-            raise TypeError(f"unknown node type {type(node).__name__} at {path}")
+    def make_relu(self, node: ReLU) -> Block:
+        return _paddle().nn.ReLU()
 
-        return make(arch.root, ())
+    def make_flatten(self, node: Flatten) -> Block:
+        return _paddle().nn.Flatten()  # start_axis=1: the identity on (batch, features)
 
     def child(self, block: Block, index: int) -> Block:
         if _translated(block):
@@ -181,49 +161,56 @@ class PaddleAdapter(Adapter):
         param.set_value(_as_tensor(val))
 
     # -- initialisation ----------------------------------------------------------
+    # A paddle.nn.initializer object called on an existing parameter
+    # (Initializer.__call__(param, block=None)) fills it in place in dynamic
+    # mode; PaddleSeg's param_init.py uses exactly this.
+    def init_normal(self, mean: float, std: float) -> Any:
+        return _paddle().nn.initializer.Normal(mean=mean, std=std)
+
+    def init_zeros(self) -> Any:
+        return _paddle().nn.initializer.Constant(0.0)
+
+    def init_constant(self, value: float) -> Any:
+        return _paddle().nn.initializer.Constant(value)
+
+    def init_uniform(self, low: float, high: float) -> Any:
+        return _paddle().nn.initializer.Uniform(low=low, high=high)
+
+    def init_xavier_uniform(self) -> Any:
+        return _paddle().nn.initializer.XavierUniform()
+
+    def init_xavier_normal(self) -> Any:
+        return _paddle().nn.initializer.XavierNormal()
+
+    def init_mixture(self) -> Any:
+        paddle = _paddle()
+
+        def my_init(p: Any) -> None:
+            # The chapter's my_init, applied with Layer.apply like the
+            # edition's paddle tab ("we implement a my_init function to
+            # apply to net"): U(-10, 10), then zero every |w| < 5.
+            paddle.nn.initializer.Uniform(low=-10.0, high=10.0)(p)
+            with paddle.no_grad():
+                p.set_value(p * (p.abs() >= 5).astype(p.dtype))
+
+        return my_init
+
     def initialize(
         self, block: Block, *, weight: Init | None = None, bias: Init | None = None, force: bool = True
     ) -> None:
         # `force` is Gluon's force_reinit; Paddle has no separate initialise
         # step (parameters are initialised when created), so it is ignored.
         del force
-        paddle = _paddle()
-        nn = paddle.nn
-        init = nn.initializer
-
-        def init_(p: Any, spec: Init) -> None:
-            # A paddle.nn.initializer object called on an existing parameter
-            # (Initializer.__call__(param, block=None)) fills it in place in
-            # dynamic mode; PaddleSeg's param_init.py uses exactly this.
-            if spec.kind == "normal":
-                init.Normal(mean=spec.mean, std=spec.std)(p)
-            elif spec.kind == "zeros":
-                init.Constant(0.0)(p)
-            elif spec.kind == "constant":
-                init.Constant(spec.value)(p)
-            elif spec.kind == "uniform":
-                init.Uniform(low=spec.low, high=spec.high)(p)
-            elif spec.kind == "xavier_uniform":
-                init.XavierUniform()(p)
-            elif spec.kind == "xavier_normal":
-                init.XavierNormal()(p)
-            elif spec.kind == "mixture":
-                # The chapter's my_init, applied with Layer.apply like the
-                # edition's paddle tab ("we implement a my_init function to
-                # apply to net"): U(-10, 10), then zero every |w| < 5.
-                init.Uniform(low=-10.0, high=10.0)(p)
-                with paddle.no_grad():
-                    p.set_value(p * (p.abs() >= 5).astype(p.dtype))
-            else:
-                raise ValueError(f"unknown initialiser kind {spec.kind!r}")
+        nn = _paddle().nn
 
         def fn(m: Any) -> None:
-            if type(m) != nn.Linear:  # noqa: E721 -- the exact-type test of Layer.apply's docs
+            if type(m) is not nn.Linear:  # the exact-type test of Layer.apply's docs, type(m) == nn.Linear
                 return
+            # A fresh initialiser object for each parameter.
             if weight is not None:
-                init_(m.weight, weight)
+                self.native_initializer(weight)(m.weight)
             if bias is not None:
-                init_(m.bias, bias)
+                self.native_initializer(bias)(m.bias)
 
         # Layer.apply visits each sublayer object once (sublayers() removes
         # duplicates), so a shared layer is initialised once, then the block.
@@ -257,10 +244,8 @@ class PaddleAdapter(Adapter):
     def save_weights(self, model: Model, path: FsPath) -> None:
         _paddle().save(model.state_dict(), str(path))  # paddle.save(layer.state_dict(), "x.pdparams")
 
-    def load_weights(self, model: Model, path: FsPath, mode: str) -> Model:
-        if mode not in _LOAD_MODES:
-            raise ValueError(f"unknown load mode {mode!r}; known modes: {', '.join(_LOAD_MODES)}")
-        state = _paddle().load(str(path), **_LOAD_MODES[mode])
+    def load_in_mode(self, model: Model, path: FsPath, mode: str) -> Model:
+        state = _paddle().load(str(path), **_LOAD_KWARGS[mode])
         # set_state_dict copies into the existing parameters (same objects);
         # it does not raise on missing or unexpected keys but returns them, so
         # a partial load is reported here rather than passing silently.

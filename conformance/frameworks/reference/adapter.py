@@ -6,8 +6,8 @@ is the most direct use of the reference's API. Only numpy is imported.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path as FsPath
-from typing import ClassVar
 
 import numpy as np
 
@@ -19,31 +19,12 @@ from conformance.adapters.base import (
     Model,
     Param,
 )
-from conformance.arch import Arch, Dense, Flatten, Node, Path, ReLU, Sequential
+from conformance.arch import Dense, Flatten, ReLU, Sequential
 from conformance.reference import init as rinit
 from conformance.reference import nn
 
 #: load mode -> ``strict`` argument of ``Block.load_state_dict``
-_LOAD_MODES: dict[str, bool] = {"strict": True, "non-strict": False}
-
-
-def _initializer(spec: Init) -> rinit.Initializer:
-    """The reference initialiser for a framework-neutral request."""
-    if spec.kind == "normal":
-        return rinit.Normal(spec.mean, spec.std)
-    if spec.kind == "zeros":
-        return rinit.Zeros()
-    if spec.kind == "constant":
-        return rinit.Constant(spec.value)
-    if spec.kind == "uniform":
-        return rinit.Uniform(spec.low, spec.high)
-    if spec.kind == "xavier_uniform":
-        return rinit.XavierUniform()
-    if spec.kind == "xavier_normal":
-        return rinit.XavierNormal()
-    if spec.kind == "mixture":
-        return rinit.Mixture()
-    raise ValueError(f"unknown initialiser kind {spec.kind!r}")
+_STRICT: dict[str, bool] = {"strict": True, "non-strict": False}
 
 
 class ReferenceAdapter(Adapter):
@@ -51,32 +32,22 @@ class ReferenceAdapter(Adapter):
     def seed(self, seed: int) -> None:
         rinit.manual_seed(seed)
 
-    def build(self, arch: Arch) -> Model:
-        # Dense layers are constructed in forward order, so with a known
-        # in_features the default initialisation draws in that order too.
-        in_features = {u.path: u.in_features for u in arch.dense_uses()}
-        tied: dict[str, nn.Dense] = {}
+    # The base walks the architecture in forward order, so with a known
+    # in_features the default initialisation draws in that order too.
+    def make_dense(self, units: int, in_features: int | None, node: Dense) -> Block:
+        return nn.Dense(units, in_features)
 
-        def make(node: Node, path: Path) -> nn.Block:
-            if isinstance(node, Sequential):
-                seq = nn.Sequential()
-                for i, c in enumerate(node.children):
-                    seq.add(make(c, path + (i,)), name=c.name)
-                return seq
-            if isinstance(node, Dense):
-                if node.tie is not None and node.tie in tied:
-                    return tied[node.tie]
-                layer = nn.Dense(node.units, None if arch.lazy else in_features[path])
-                if node.tie is not None:
-                    tied[node.tie] = layer
-                return layer
-            if isinstance(node, ReLU):
-                return nn.ReLU()
-            if isinstance(node, Flatten):
-                return nn.Flatten()
-            raise TypeError(f"unknown node type {type(node).__name__}")
+    def make_container(self, node: Sequential, children: Iterator[tuple[str | None, Block]]) -> Block:
+        seq = nn.Sequential()
+        for name, child in children:
+            seq.add(child, name=name)
+        return seq
 
-        return make(arch.root, ())
+    def make_relu(self, node: ReLU) -> Block:
+        return nn.ReLU()
+
+    def make_flatten(self, node: Flatten) -> Block:
+        return nn.Flatten()
 
     def child(self, block: Block, index: int) -> Block:
         return block[index]
@@ -120,6 +91,27 @@ class ReferenceAdapter(Adapter):
         param.value()[index] = value
 
     # -- initialisation --
+    def init_normal(self, mean: float, std: float) -> rinit.Initializer:
+        return rinit.Normal(mean, std)
+
+    def init_zeros(self) -> rinit.Initializer:
+        return rinit.Zeros()
+
+    def init_constant(self, value: float) -> rinit.Initializer:
+        return rinit.Constant(value)
+
+    def init_uniform(self, low: float, high: float) -> rinit.Initializer:
+        return rinit.Uniform(low, high)
+
+    def init_xavier_uniform(self) -> rinit.Initializer:
+        return rinit.XavierUniform()
+
+    def init_xavier_normal(self) -> rinit.Initializer:
+        return rinit.XavierNormal()
+
+    def init_mixture(self) -> rinit.Initializer:
+        return rinit.Mixture()
+
     def initialize(
         self, block: Block, *, weight: Init | None = None, bias: Init | None = None, force: bool = True
     ) -> None:
@@ -130,12 +122,12 @@ class ReferenceAdapter(Adapter):
         for name, p in block.named_parameters():
             spec = chosen[name.rsplit(".", 1)[-1]]
             if spec is not None:
-                items.append((name, p, _initializer(spec)))
+                items.append((name, p, self.native_initializer(spec)))
         nn.initialize_parameters(items, force_reinit=force)
 
     def initialize_all(self, model: Model, init: Init, *, force: bool) -> None:
         self.require("explicit_initialize")
-        model.initialize(init=_initializer(init), force_reinit=force)
+        model.initialize(init=self.native_initializer(init), force_reinit=force)
 
     # -- computing --
     def forward(self, model: Model, x: np.ndarray) -> np.ndarray:
@@ -155,10 +147,8 @@ class ReferenceAdapter(Adapter):
     def save_weights(self, model: Model, path: FsPath) -> None:
         nn.save(model.state_dict(), path)
 
-    def load_weights(self, model: Model, path: FsPath, mode: str) -> Model:
-        if mode not in _LOAD_MODES:
-            raise ValueError(f"unknown load mode {mode!r}; known modes: {', '.join(_LOAD_MODES)}")
-        model.load_state_dict(nn.load(path), strict=_LOAD_MODES[mode])
+    def load_in_mode(self, model: Model, path: FsPath, mode: str) -> Model:
+        model.load_state_dict(nn.load(path), strict=_STRICT[mode])
         return model
 
     def save_model(self, model: Model, path: FsPath) -> None:

@@ -6,16 +6,16 @@ for reading and writing values, ``net.apply(fn)`` with ``type(m) == nn.Linear``
 for initialisation, ``add_module`` for named blocks, and one shared
 ``nn.Linear`` object for tying.
 
-torch is imported lazily (see :func:`_torch`): importing this module, and so
-listing the registered adapters, must work where torch is not installed.
+torch is imported lazily (``_torch = lazy_import("torch")``): importing this
+module, and so listing the registered adapters, must work where torch is not
+installed.
 """
 
 from __future__ import annotations
 
-import functools
+from collections.abc import Callable, Iterator
 from pathlib import Path as FsPath
-from types import ModuleType
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -25,19 +25,15 @@ from conformance.adapters.base import (
     Index,
     Init,
     Model,
-    Param,
     NotApplicable,
+    Param,
     Uninitialized,
+    lazy_import,
 )
-from conformance.arch import Arch, Dense, Flatten, Node, Path, ReLU, Sequential
+from conformance.arch import Dense, Flatten, ReLU, Sequential
 
-
-@functools.lru_cache(maxsize=None)
-def _torch() -> ModuleType:
-    """torch, imported on first use only."""
-    import torch
-
-    return torch
+#: torch, imported on first use only
+_torch = lazy_import("torch")
 
 
 def _is_lazy(p: Any) -> bool:
@@ -60,7 +56,7 @@ def _as_tensor(value: np.ndarray | float) -> Any:
 
 
 #: load mode -> keyword arguments of ``Module.load_state_dict``
-_LOAD_MODES: dict[str, dict[str, bool]] = {
+_LOAD_KWARGS: dict[str, dict[str, bool]] = {
     "strict": {"strict": True},
     "non-strict": {"strict": False},
     "assign": {"strict": True, "assign": True},
@@ -83,36 +79,24 @@ class TorchAdapter(Adapter):
         # and a list that grows for the whole run.
         _torch().default_generator.manual_seed(seed)
 
-    def build(self, arch: Arch) -> Model:
+    def make_dense(self, units: int, in_features: int | None, node: Dense) -> Block:
+        # One nn.Linear per tie key, reused at every position (the base's tie cache).
         nn = _torch().nn
-        in_features = {u.path: u.in_features for u in arch.dense_uses()}
-        tied: dict[str, Any] = {}  # tie key -> the one nn.Linear used at every position
+        return nn.LazyLinear(units) if in_features is None else nn.Linear(in_features, units)
 
-        def dense(node: Dense, path: Path) -> Any:
-            if node.tie is not None and node.tie in tied:
-                return tied[node.tie]
-            layer = nn.LazyLinear(node.units) if arch.lazy else nn.Linear(in_features[path], node.units)
-            if node.tie is not None:
-                tied[node.tie] = layer
-            return layer
+    def make_container(self, node: Sequential, children: Iterator[tuple[str | None, Block]]) -> Block:
+        seq = _torch().nn.Sequential()
+        for i, (name, child) in enumerate(children):
+            # The chapter's block2(): add_module with a caller-chosen
+            # name; positional names are what nn.Sequential(*layers) uses.
+            seq.add_module(name if name is not None else str(i), child)
+        return seq
 
-        def make(node: Node, path: Path) -> Any:
-            if isinstance(node, Sequential):
-                seq = nn.Sequential()
-                for i, child in enumerate(node.children):
-                    # The chapter's block2(): add_module with a caller-chosen
-                    # name; positional names are what nn.Sequential(*layers) uses.
-                    seq.add_module(child.name if child.name is not None else str(i), make(child, path + (i,)))
-                return seq
-            if isinstance(node, Dense):
-                return dense(node, path)
-            if isinstance(node, ReLU):
-                return nn.ReLU()
-            if isinstance(node, Flatten):
-                return nn.Flatten()
-            raise TypeError(f"unknown node type {type(node).__name__} at {path}")
+    def make_relu(self, node: ReLU) -> Block:
+        return _torch().nn.ReLU()
 
-        return make(arch.root, ())
+    def make_flatten(self, node: Flatten) -> Block:
+        return _torch().nn.Flatten()
 
     def child(self, block: Block, index: int) -> Block:
         return block[index]  # net[2], rgnet[0][1][0]
@@ -183,34 +167,43 @@ class TorchAdapter(Adapter):
         param.data[index] = _as_tensor(value)  # the chapter's net[0].weight.data[0, 0] = 42
 
     # -- initialisation ----------------------------------------------------------
+    # A torch initialiser here is a function filling a Parameter in place with
+    # the torch.nn.init function the chapter uses.
+    def init_normal(self, mean: float, std: float) -> Callable[[Any], None]:
+        return lambda p: _torch().nn.init.normal_(p, mean=mean, std=std)
+
+    def init_zeros(self) -> Callable[[Any], None]:
+        return lambda p: _torch().nn.init.zeros_(p)
+
+    def init_constant(self, value: float) -> Callable[[Any], None]:
+        return lambda p: _torch().nn.init.constant_(p, value)
+
+    def init_uniform(self, low: float, high: float) -> Callable[[Any], None]:
+        return lambda p: _torch().nn.init.uniform_(p, low, high)
+
+    def init_xavier_uniform(self) -> Callable[[Any], None]:
+        return lambda p: _torch().nn.init.xavier_uniform_(p)
+
+    def init_xavier_normal(self) -> Callable[[Any], None]:
+        return lambda p: _torch().nn.init.xavier_normal_(p)
+
+    def init_mixture(self) -> Callable[[Any], None]:
+        def my_init(p: Any) -> None:
+            # The chapter's my_init, verbatim.
+            _torch().nn.init.uniform_(p, -10, 10)
+            p.data *= p.data.abs() >= 5
+
+        return my_init
+
     def initialize(
         self, block: Block, *, weight: Init | None = None, bias: Init | None = None, force: bool = True
     ) -> None:
         # `force` is Gluon's force_reinit; torch has no separate initialise
         # step, nn.init always overwrites, so it is ignored.
         del force
-        torch = _torch()
-        nn = torch.nn
-
-        def init_(p: Any, spec: Init) -> None:
-            if spec.kind == "normal":
-                nn.init.normal_(p, mean=spec.mean, std=spec.std)
-            elif spec.kind == "zeros":
-                nn.init.zeros_(p)
-            elif spec.kind == "constant":
-                nn.init.constant_(p, spec.value)
-            elif spec.kind == "uniform":
-                nn.init.uniform_(p, spec.low, spec.high)
-            elif spec.kind == "xavier_uniform":
-                nn.init.xavier_uniform_(p)
-            elif spec.kind == "xavier_normal":
-                nn.init.xavier_normal_(p)
-            elif spec.kind == "mixture":
-                # The chapter's my_init, verbatim.
-                nn.init.uniform_(p, -10, 10)
-                p.data *= p.data.abs() >= 5
-            else:
-                raise ValueError(f"unknown initialiser kind {spec.kind!r}")
+        nn = _torch().nn
+        init_w = None if weight is None else self.native_initializer(weight)
+        init_b = None if bias is None else self.native_initializer(bias)
 
         def fn(m: Any) -> None:
             # The chapter tests `type(m) == nn.Linear`. A LazyLinear turns into
@@ -227,12 +220,12 @@ class TorchAdapter(Adapter):
                         "torch.nn.init cannot initialise a LazyLinear before its first forward "
                         "(ValueError on an UninitializedParameter); initialise after inference"
                     )
-            elif type(m) != nn.Linear:  # noqa: E721 -- the chapter's exact-type test
+            elif type(m) is not nn.Linear:  # the chapter's exact-type test, type(m) == nn.Linear
                 return
-            if weight is not None:
-                init_(m.weight, weight)
-            if bias is not None:
-                init_(m.bias, bias)
+            if init_w is not None:
+                init_w(m.weight)
+            if init_b is not None:
+                init_b(m.bias)
 
         # Module.apply visits each module object once (children() de-duplicates),
         # so a tied layer is initialised once, then the block itself.
@@ -266,11 +259,9 @@ class TorchAdapter(Adapter):
                 raise _not_materialised(f"save_weights ({k!r})")
         torch.save(sd, path)
 
-    def load_weights(self, model: Model, path: FsPath, mode: str) -> Model:
-        if mode not in _LOAD_MODES:
-            raise ValueError(f"unknown load mode {mode!r}; known modes: {', '.join(_LOAD_MODES)}")
+    def load_in_mode(self, model: Model, path: FsPath, mode: str) -> Model:
         torch = _torch()
-        model.load_state_dict(torch.load(path, weights_only=True), **_LOAD_MODES[mode])
+        model.load_state_dict(torch.load(path, weights_only=True), **_LOAD_KWARGS[mode])
         return model
 
     def save_model(self, model: Model, path: FsPath) -> None:

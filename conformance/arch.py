@@ -127,7 +127,7 @@ class Arch:
     # -- queries -----------------------------------------------------------
     @property
     def output_dim(self) -> int:
-        return self._output_dim  # type: ignore[attr-defined, no-any-return]
+        return self._output_dim  # type: ignore[attr-defined]
 
     def dense_uses(self) -> tuple[DenseUse, ...]:
         """Every application of a dense layer, in forward order (tied layers repeat)."""

@@ -308,7 +308,9 @@ class NnxAdapter(Adapter):
         fw = _fw()
         entry = self._grads.get(id(model))
         if entry is None or entry[0] is not model:
-            raise RuntimeError("sgd_step before backward: NNX gradients come from nnx.grad, none kept for this model")
+            raise RuntimeError(
+                "sgd_step before backward: NNX gradients come from nnx.grad, none kept for this model"
+            )
         # flax >= 0.11: Optimizer(model, tx, wrt=...) and update(model, grads);
         # it updates the model's Params in place (same objects), each once.
         optimizer = fw.nnx.Optimizer(model, fw.optax.sgd(lr), wrt=fw.nnx.Param)

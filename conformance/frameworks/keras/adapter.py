@@ -555,7 +555,8 @@ class KerasAdapter(Adapter):
         for v in model.trainable_variables:
             hit = self._grads.get(id(v))
             if hit is not None:
-                pairs.append((k.ops.convert_to_tensor(hit[1]) if _major() >= 3 else _tf().constant(hit[1]), v))
+                grad = k.ops.convert_to_tensor(hit[1]) if _major() >= 3 else _tf().constant(hit[1])
+                pairs.append((grad, v))
         if not pairs:
             return
         # Keras' own plain SGD: optimizer.apply_gradients(zip(grads, vars));

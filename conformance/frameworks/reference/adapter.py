@@ -57,10 +57,10 @@ class ReferenceAdapter(Adapter):
 
     # -- parameters --
     def layer_params(self, layer: Block) -> list[tuple[str, Param]]:
-        return layer.own_parameters()  # type: ignore[no-any-return]
+        return layer.own_parameters()
 
     def all_params(self, model: Model) -> list[tuple[str, Param]]:
-        return model.named_parameters()  # type: ignore[no-any-return]
+        return model.named_parameters()
 
     def state_dict(self, model: Model) -> list[tuple[str, np.ndarray]]:
         return list(model.state_dict().items())
@@ -70,10 +70,10 @@ class ReferenceAdapter(Adapter):
 
     def select(self, model: Model, pattern: str) -> list[tuple[str, Param]]:
         self.require("pattern_selection")
-        return model.collect_params(pattern)  # type: ignore[no-any-return]
+        return model.collect_params(pattern)
 
     def read(self, param: Param) -> np.ndarray:
-        return param.value().copy()  # type: ignore[no-any-return]
+        return param.value().copy()
 
     def dtype(self, param: Param) -> str:
         return str(param.dtype)
@@ -131,7 +131,7 @@ class ReferenceAdapter(Adapter):
 
     # -- computing --
     def forward(self, model: Model, x: np.ndarray) -> np.ndarray:
-        return model.forward(x)  # type: ignore[no-any-return]
+        return model.forward(x)
 
     def zero_grad(self, model: Model) -> None:
         model.zero_grad()

@@ -256,11 +256,9 @@ BROKEN: list[tuple[type[ReferenceAdapter], Profile | None, str]] = [
         _profile(capabilities=ReferenceAdapter.facts.capabilities - {"whole_model_save"}),
         "capabilities",
     ),
-    (
-        ReferenceAdapter,
-        _profile(capabilities=ReferenceAdapter.facts.capabilities - {"deferred_init"}),
-        "capabilities",
-    ),
+    # (An adapter that builds lazily although its profile has no deferred_init
+    # cannot be written any more: the template base's build() raises
+    # NotApplicable for a lazy Arch then, whatever the hooks do.)
     (NoChildren, None, "structure"),
     (SwappedRoles, None, "layer-params"),
     (CopiedTies, None, "ties"),

@@ -79,6 +79,19 @@ CAPABILITY_DOCS: dict[str, str] = {
     "structural_state_dict": "a state dict keyed by position in the model (state_dict()['2.bias'])",
     "positional_names": "parameter names derived from positions in the model (0.weight, 2.bias)",
     "counter_names": "layer names generated from a process-wide counter (dense0_, dense_3)",
+    "param_sharing": (
+        "distinct layers sharing one parameter object, made by the framework's documented idiom "
+        "(Gluon's nn.Dense(8, params=shared.params), torch's b.weight = a.weight)"
+    ),
+    "transposed_sharing": "a layer applying another layer's weight transposed (a tied autoencoder's decoder)",
+    "custom_layers": (
+        "user-defined layers and blocks written with the framework's layer API (a parameter created at "
+        "construction, another once the input shape is known; children held as attributes)"
+    ),
+    "in_memory_state": (
+        "a model's parameters as an in-memory state object that another model can load "
+        "(state_dict/load_state_dict, get_weights/set_weights, nnx.state/nnx.update)"
+    ),
 }
 CAPABILITIES = frozenset(CAPABILITY_DOCS)
 LAW_FAMILIES = ("uniform", "normal", "truncated_normal", "zeros")
@@ -126,6 +139,14 @@ class Facts:
     normal_mean: Literal["any", "zero-only"] = "any"
     # Whether the built-in Xavier normal is documented as truncated at 2 std.
     xavier_normal_truncated: bool = False
+    # Documented operations making a model from another model (copy.deepcopy,
+    # keras.models.clone_model, nnx split/merge), for aliasing.copy-independent.
+    copy_ops: tuple[str, ...] = ()
+    # Modes of loading an in-memory state object (capability in_memory_state).
+    state_load_modes: tuple[str, ...] = ()
+    # The copy operations and state load modes documented to make the result
+    # share parameter storage with its source (torch's load_state_dict(assign=True)).
+    aliasing: tuple[str, ...] = ()
     # Where each fact is documented: fact name -> link or citation.
     docs: Mapping[str, str] = field(default_factory=dict)
 
@@ -133,6 +154,9 @@ class Facts:
         unknown = set(self.capabilities) - CAPABILITIES
         if unknown:
             raise ValueError(f"unknown capabilities {sorted(unknown)}; known: {sorted(CAPABILITIES)}")
+        stray = set(self.aliasing) - set(self.copy_ops) - set(self.state_load_modes)
+        if stray:
+            raise ValueError(f"aliasing names {sorted(stray)}, which are neither copy_ops nor state_load_modes")
 
     def law(self, role: Literal["weight", "bias"]) -> dict[str, Any]:
         """The documented default law of ``role``, with its doc link as ``doc``."""
@@ -222,6 +246,10 @@ def _facts(raw: Any, file: str, where: str, *, partial: bool) -> dict[str, Any]:
             raise ProfileError(file, here, f"must be 'out_in' or 'in_out', got {value!r}")
         elif key in ("forbidden_name_chars", "name_separator") and not isinstance(value, str):
             raise ProfileError(file, here, "must be a string")
+        elif key in ("copy_ops", "state_load_modes", "aliasing"):
+            if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+                raise ProfileError(file, here, "must be a list of names")
+            value = tuple(value)
         elif key in ("load_modes", "capabilities"):
             if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
                 raise ProfileError(file, here, "must be a list of names")

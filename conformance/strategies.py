@@ -72,8 +72,13 @@ def framework_capabilities(capabilities: Iterable[str]) -> Iterator[None]:
 
 
 def _can_repeat_in_container() -> bool:
+    return _has("repeated_child")
+
+
+def _has(capability: str) -> bool:
+    """Whether the framework whose test is drawing has ``capability`` (outside one: yes)."""
     caps = _CAPABILITIES.get()
-    return caps is None or "repeated_child" in caps
+    return caps is None or capability in caps
 
 
 # Letters a block name may be drawn from: ASCII, spaces, dashes, underscores,
@@ -119,6 +124,33 @@ KERAS_TIED = Arch(
 )
 
 
+#: Gluon's shared parameters between two distinct layers (002 mxnet tab,
+#: 003 4.2.4): Dense(8), shared = Dense(8), Dense(8, params=shared.params), Dense(10).
+MXNET_SHARED = Arch(
+    Sequential(
+        (Dense(8), ReLU(), Dense(8, tie="shared"), ReLU(), Dense(8, weight_of="shared", bias_of="shared"),
+         ReLU(), Dense(10))
+    ),
+    input_dim=20,
+)
+#: 001's notes: a one-layer autoencoder whose decoder uses the encoder's weight transposed.
+TIED_AUTOENCODER = Arch(
+    Sequential((Dense(3, tie="encoder"), ReLU(), Dense(6, weight_of="encoder", transposed=True))), input_dim=6
+)
+#: 004 (4.2.2): class Linear(tf.keras.Model) holding self.d1 = Dense(10), self.d2 = Dense(1).
+CHAPTER_LINEAR = Arch(Sequential((Dense(10, name="d1"), Dense(1, name="d2")), custom=True), input_dim=20)
+#: User-defined layers nested in user-defined blocks and in a built-in container.
+NESTED_CUSTOM = Arch(
+    Sequential(
+        (Sequential((Dense(8, name="inner", custom=True), ReLU()), name="block", custom=True),
+         Sequential((Dense(4, custom=True), Sequential((Dense(2, name="proj"),), name="deep", custom=True)),
+                    name="head")),
+        custom=True,
+    ),
+    input_dim=4,
+)
+
+
 def block_names(*, forbidden: str = "", min_size: int = 1, max_size: int = 10) -> st.SearchStrategy[str]:
     """Block names with spaces, dashes and non-ASCII letters, minus the
     characters a framework forbids. Names made only of digits are excluded:
@@ -143,11 +175,23 @@ def architectures(
     names: st.SearchStrategy[str] | None = None,
     lazy: bool = False,
     repeat_in_container: bool | None = None,
+    share_params: bool | None = False,
+    custom: bool | None = False,
 ) -> Arch:
     """Random networks of nested Sequentials holding Dense, ReLU and Flatten.
 
     ``ties`` lets a dense layer be reused at a later position whose input width
-    matches; ``require_tie`` guarantees at least one shared layer.
+    matches; ``share_params`` lets a new layer take the weight and/or the bias
+    of an earlier layer of fitting shape (parameter-level sharing), and, where
+    the framework has ``transposed_sharing``, an earlier layer's weight
+    transposed; ``require_tie`` guarantees at least one parameter reached at
+    two positions (of either kind where ``share_params``). ``custom`` makes
+    some layers and blocks user-defined (:attr:`Dense.custom`,
+    :attr:`Sequential.custom`). For ``share_params`` and ``custom``, ``None``
+    means: where the framework whose test is drawing has the capability
+    (``param_sharing``, ``custom_layers``). A lazy architecture gets neither
+    (a parameter that does not exist before the first forward cannot be
+    shared, and the deferred clauses are about the built-in layers).
     ``names``, when given, names some children (siblings never share a name;
     children of different containers often do).
     ``repeat_in_container`` lets a shared layer be reused within one
@@ -158,14 +202,22 @@ def architectures(
     """
     if repeat_in_container is None:
         repeat_in_container = _can_repeat_in_container()
+    if share_params is None:
+        share_params = _has("param_sharing")
+    if custom is None:
+        custom = _has("custom_layers")
+    transposed_ok = share_params and _has("transposed_sharing")
+    if lazy:
+        share_params = custom = transposed_ok = False
     if max_depth < 0 or max_children < 1 or max_width < 1:
         raise ValueError("max_depth >= 0, max_children >= 1 and max_width >= 1 are required")
-    if require_tie and not ties:
-        raise ValueError("require_tie needs ties=True")
+    if require_tie and not (ties or share_params):
+        raise ValueError("require_tie needs ties=True or share_params")
     widths = st.integers(1, max_width)
     input_dim = draw(widths, label="input_dim")
     state = {"width": input_dim, "next": 0}
     layers: list[tuple[str, int, int]] = []  # (tie key, in, out) of every layer created
+    nodes: dict[str, Dense] = {}  # tie key -> the node (a reuse repeats it, name aside)
 
     used: dict[str, list[str]] = {"dense": [], "other": []}  # names given so far, anywhere
 
@@ -193,16 +245,39 @@ def architectures(
         reusable = [t for t in layers if t[1] == width and (repeat_in_container or t[0] not in siblings)]
         if ties and reusable and draw(st.booleans(), label="reuse a layer"):
             key, _, out = draw(st.sampled_from(reusable), label="shared layer")
+            node = replace(nodes[key], name=name)
         else:
-            # A square layer can be reused right away; prefer it when ties are on.
-            square = ties and draw(st.booleans(), label="square")
-            out = width if square else draw(widths, label="units")
-            key = f"L{state['next']}"
-            state["next"] += 1
-            layers.append((key, width, out))
+            node = new_dense(width, name)
+            key, out = node.tie or "", node.units
         state["width"] = out
         siblings.add(key)
-        return Dense(out, name=name, tie=key)
+        return node
+
+    def new_dense(width: int, name: str | None) -> Dense:
+        key = f"L{state['next']}"
+        state["next"] += 1
+        is_custom = custom and draw(st.booleans(), label="user-defined layer")
+        owners = [t for t in layers if not nodes[t[0]].shares]
+        same = [t for t in owners if t[1] == width]  # an earlier layer taking this input width
+        flipped = [t for t in owners if t[2] == width] if transposed_ok else []
+        node: Dense
+        if share_params and (same or flipped) and draw(st.booleans(), label="share parameters"):
+            how = draw(st.sampled_from(["weight", "bias", "both"] * bool(same) + ["transposed"] * bool(flipped)),
+                       label="what to share")
+            src, s_in, s_out = draw(st.sampled_from(flipped if how == "transposed" else same), label="source")
+            if how == "transposed":
+                node = Dense(s_in, name=name, tie=key, weight_of=src, transposed=True, custom=is_custom)
+            else:
+                node = Dense(s_out, name=name, tie=key, custom=is_custom,
+                             weight_of=src if how != "bias" else None, bias_of=src if how != "weight" else None)
+        else:
+            # A square layer can be reused right away; prefer it when ties are on.
+            square = (ties or share_params) and draw(st.booleans(), label="square")
+            out = width if square else draw(widths, label="units")
+            node = Dense(out, name=name, tie=key, custom=is_custom)
+        layers.append((key, width, node.units))
+        nodes[key] = replace(node, name=None)
+        return node
 
     def sequential(depth: int, name: str | None) -> Sequential:
         kinds = ["dense", "dense", "relu", "flatten"] + (["seq"] if depth < max_depth else [])
@@ -221,17 +296,22 @@ def architectures(
                 children.append(ReLU(cname))
             else:
                 children.append(Flatten(cname))
-        return Sequential(tuple(children), name=name)
+        user = custom and draw(st.booleans(), label="user-defined block")
+        return Sequential(tuple(children), name=name, custom=user)
 
     root = sequential(0, None)
     if not layers:  # every property needs at least one dense layer
         root = replace(root, children=root.children + (dense(None, set()),))
     arch = Arch(_drop_single_ties(root), input_dim, lazy)
-    if require_tie and not arch.tied_groups():
+    if require_tie and not arch.shared_params():
         w = arch.output_dim
         shared = Dense(w, tie="forced")
         gap: tuple[Node, ...] = (ReLU(),) if draw(st.booleans(), label="relu between") else ()
-        again: Node = shared if repeat_in_container else Sequential((shared,))
+        again: Node
+        if share_params and (not ties or draw(st.booleans(), label="share parameters, not the layer")):
+            again = Dense(w, weight_of="forced", bias_of="forced" if draw(st.booleans(), label="bias too") else None)
+        else:
+            again = shared if repeat_in_container else Sequential((shared,))
         children = arch.root.children + (shared,) + gap + (again,)
         arch = Arch(replace(arch.root, children=children), input_dim, lazy)
     return arch
@@ -239,15 +319,17 @@ def architectures(
 
 def _drop_single_ties(root: Sequential) -> Sequential:
     """Tie keys mark every layer while drawing; keep them only where a layer
-    really is used more than once."""
+    really is used more than once or another layer takes its parameters."""
     counts: dict[str, int] = {}
 
     def count(node: Sequential) -> None:
         for c in node.children:
             if isinstance(c, Sequential):
                 count(c)
-            elif isinstance(c, Dense) and c.tie is not None:
-                counts[c.tie] = counts.get(c.tie, 0) + 1
+            elif isinstance(c, Dense):
+                for key in {c.tie, c.weight_of, c.bias_of} - {None}:
+                    assert key is not None
+                    counts[key] = counts.get(key, 0) + 1
 
     def strip(node: Sequential) -> Sequential:
         out: list[Node] = []
@@ -307,9 +389,8 @@ def cases(draw: st.DrawFn, archs: st.SearchStrategy[Arch] | None = None, *, boun
         return rng.uniform(-bound, bound, shape).astype(np.float32)
 
     values: dict[tuple[Path, Kind], np.ndarray] = {}
-    for use in arch.dense_layers():
-        values[(use.path, "weight")] = uniform((use.node.units, use.in_features))
-        values[(use.path, "bias")] = uniform((use.node.units,))
+    for ref, shape in arch.param_shapes().items():
+        values[ref] = uniform(shape)
     return Case(arch, values, uniform((batch, arch.input_dim)), uniform((batch, arch.output_dim)))
 
 
@@ -318,10 +399,8 @@ def chapter_case(arch: Arch, *, seed: int = 0, batch: int = 2) -> Case:
     once from a seeded numpy generator, like the chapter's ``torch.rand``."""
     rng = np.random.default_rng(seed)
     values: dict[tuple[Path, Kind], np.ndarray] = {}
-    for use in arch.dense_layers():
-        shape = (use.node.units, use.in_features)
-        values[(use.path, "weight")] = rng.uniform(-1, 1, shape).astype(np.float32)
-        values[(use.path, "bias")] = rng.uniform(-1, 1, (use.node.units,)).astype(np.float32)
+    for ref, shape in arch.param_shapes().items():
+        values[ref] = rng.uniform(-1, 1, shape).astype(np.float32)
     x = rng.uniform(0, 1, (batch, arch.input_dim)).astype(np.float32)
     upstream = rng.uniform(-1, 1, (batch, arch.output_dim)).astype(np.float32)
     return Case(arch, values, x, upstream)

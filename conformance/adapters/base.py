@@ -225,6 +225,11 @@ class Adapter:
         is reused at every later one."""
         if arch.lazy and "deferred_init" not in self.facts.capabilities:
             raise NotApplicable(self.no_lazy_reason or f"{self.name} has no deferred init")
+        for needed, cap in ((arch.shares_params(), "param_sharing"),
+                            (arch.shares_transposed(), "transposed_sharing"),
+                            (arch.has_custom(), "custom_layers")):
+            if needed:
+                self.require(cap)
         in_features = {u.path: u.in_features for u in arch.dense_uses()}
         tied: dict[str, Block] = {}  # tie key -> the one layer object used at every position
 
@@ -234,11 +239,21 @@ class Adapter:
 
         def make(node: Node, path: Path) -> Block:
             if isinstance(node, Sequential):
+                if node.custom:
+                    return self.make_custom_block(node, children(node, path))
                 return self.make_container(node, children(node, path))
             if isinstance(node, Dense):
                 if node.tie is not None and node.tie in tied:
                     return tied[node.tie]
-                layer = self.make_dense(node.units, None if arch.lazy else in_features[path], node)
+                n_in = None if arch.lazy else in_features[path]
+                if node.shares:
+                    sources = {k: tied[src] for k, src in (("weight", node.weight_of), ("bias", node.bias_of))
+                               if src is not None}
+                    layer = self.make_sharing_dense(node.units, n_in, node, sources)
+                elif node.custom:
+                    layer = self.make_custom_dense(node.units, n_in, node)
+                else:
+                    layer = self.make_dense(node.units, n_in, node)
                 if node.tie is not None:
                     tied[node.tie] = layer
                 return layer
@@ -255,6 +270,55 @@ class Adapter:
         """A new dense layer with ``units`` outputs; ``in_features`` is ``None``
         for a lazy build (shape left to the first forward). ``node`` carries
         the optional ``name``."""
+        raise NotImplementedError
+
+    def make_custom_dense(self, units: int, in_features: int | None, node: Dense) -> Block:
+        """A user-defined dense layer (capability ``custom_layers``), written as
+        the framework documents custom layers: its bias created at
+        construction, its weight once the input shape is known (at
+        construction when ``in_features`` is given and the framework has no
+        separate build step). It computes ``x W^T + b`` like the built-in one."""
+        self.require("custom_layers")
+        raise NotImplementedError
+
+    def make_custom_block(self, node: Sequential, children: Iterator[tuple[str | None, Block]]) -> Block:
+        """A user-defined block (capability ``custom_layers``) holding the
+        children as attributes (a named child under its name, an unnamed one
+        as ``layer<i>``) and applying them in order in its forward method."""
+        self.require("custom_layers")
+        raise NotImplementedError
+
+    def make_sharing_dense(self, units: int, in_features: int | None, node: Dense,
+                           sources: dict[Kind, Block]) -> Block:
+        """A new dense layer (built-in, or user-defined for ``node.custom``)
+        whose parameters of the kinds in ``sources`` are those of the given
+        earlier layers (capability ``param_sharing``), made with the
+        framework's documented idiom; ``node.transposed``: it applies the
+        source's weight transposed (capability ``transposed_sharing``).
+
+        The default builds the layer, then hands each shared parameter to
+        :meth:`share_param`; a framework that shares at construction (Gluon's
+        ``params=``) overrides this instead."""
+        self.require("param_sharing")
+        if node.transposed:
+            self.require("transposed_sharing")
+            return self.make_transposed_dense(units, in_features, node, sources)
+        layer = (self.make_custom_dense if node.custom else self.make_dense)(units, in_features, node)
+        for kind, source in sources.items():
+            self.share_param(layer, kind, dict(self.layer_params(source))[kind])
+        return layer
+
+    def share_param(self, layer: Block, kind: Kind, param: Param) -> None:
+        """Make ``param`` (another layer's) the ``kind`` parameter of ``layer``,
+        with the framework's idiom (torch: ``layer.weight = param``)."""
+        raise NotImplementedError
+
+    def make_transposed_dense(self, units: int, in_features: int | None, node: Dense,
+                              sources: dict[Kind, Block]) -> Block:
+        """A user-defined layer applying ``sources['weight']``'s weight
+        transposed, ``y = x W_src + b``, with a bias of its own unless
+        ``sources`` has one (capability ``transposed_sharing``)."""
+        self.require("transposed_sharing")
         raise NotImplementedError
 
     def make_container(self, node: Sequential, children: Iterator[tuple[str | None, Block]]) -> Block:
@@ -441,6 +505,46 @@ class Adapter:
 
     def load_model(self, path: FsPath) -> Model:
         self.require("whole_model_save")
+        raise NotImplementedError
+
+    # -- primitives: copying and in-memory state ----------------------------------
+    def copy_model(self, model: Model, op: str) -> Model:
+        """A model made from ``model`` by the documented operation ``op``, one
+        of ``facts.copy_ops`` (``deepcopy``: ``copy.deepcopy(model)``;
+        ``clone_model``; ``split_merge``). An unknown ``op`` is a ``ValueError``."""
+        if op not in self.facts.copy_ops:
+            raise ValueError(f"unknown copy operation {op!r} for {self.name}; known: {list(self.facts.copy_ops)}")
+        return self.copy_by(model, op)
+
+    def copy_by(self, model: Model, op: str) -> Model:
+        """:meth:`copy_model` for an ``op`` already checked against ``facts.copy_ops``."""
+        raise NotImplementedError
+
+    def get_state(self, model: Model) -> Any:
+        """The model's parameters as the framework's in-memory state object
+        (``state_dict()``, ``get_weights()``, ``nnx.state(model)``), exactly
+        as the framework returns it (capability ``in_memory_state``)."""
+        self.require("in_memory_state")
+        raise NotImplementedError
+
+    def state_arrays(self, state: Any) -> list[tuple[str, np.ndarray]]:
+        """Copies of every array in a state object from :meth:`get_state`, with
+        a key each, in the state's order: what tells whether it changed."""
+        self.require("in_memory_state")
+        raise NotImplementedError
+
+    def load_state(self, model: Model, state: Any, mode: str) -> Model:
+        """Load a state object from :meth:`get_state` into ``model`` in one of
+        ``facts.state_load_modes``; returns the model to use afterwards."""
+        self.require("in_memory_state")
+        if mode not in self.facts.state_load_modes:
+            raise ValueError(
+                f"unknown state load mode {mode!r} for {self.name}; known: {list(self.facts.state_load_modes)}"
+            )
+        return self.load_state_in_mode(model, state, mode)
+
+    def load_state_in_mode(self, model: Model, state: Any, mode: str) -> Model:
+        """:meth:`load_state` for a ``mode`` already checked against ``facts.state_load_modes``."""
         raise NotImplementedError
 
     # -- built once on the primitives -------------------------------------------

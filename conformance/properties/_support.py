@@ -45,7 +45,9 @@ def build(adapter: Adapter, arch: Arch, seed: int, *, as_given: bool = False) ->
     layer at two positions of a container is an input only where the
     framework can build that (capability ``repeated_child``): elsewhere the
     example is rejected (the strategies never draw one there; this catches the
-    chapter's explicit examples). Block names the framework documents as
+    chapter's explicit examples), and so is one sharing parameters between
+    distinct layers, transposed, or holding user-defined layers where the
+    framework lacks ``param_sharing``, ``transposed_sharing`` or ``custom_layers``. Block names the framework documents as
     unacceptable (the chapter's 'block 0' under Keras 2's TF name scopes) are
     replaced as :func:`with_accepted_names` does: names do not change the
     structure the properties index. An architecture the framework refuses by a
@@ -53,8 +55,13 @@ def build(adapter: Adapter, arch: Arch, seed: int, *, as_given: bool = False) ->
     what it does with the networks it builds, and a verdict must not depend on
     whether the run happened to draw one it refuses. ``as_given`` builds
     ``arch`` unchanged, for the clauses about what the framework makes of it."""
+    caps = adapter.facts.capabilities
+    for needed, cap in ((arch.shares_params(), "param_sharing"), (arch.shares_transposed(), "transposed_sharing"),
+                        (arch.has_custom(), "custom_layers")):
+        if needed and cap not in caps:
+            reject()  # never drawn there (the strategies read the capabilities); an explicit example
     if not as_given:
-        if arch.repeats_in_container() and "repeated_child" not in adapter.facts.capabilities:
+        if arch.repeats_in_container() and "repeated_child" not in caps:
             reject()
         arch = with_accepted_names(adapter, arch)
     adapter.seed(seed)
@@ -149,7 +156,7 @@ def assert_listing_is_each_parameter_once(adapter: Adapter, model: Model, arch: 
         assert len(found) == 1, f"listing entry {i} ({name!r}) is {len(found)} of the model's parameters"
         owners.append(found[0])
     order = list(dict.fromkeys(owners))
-    want = [u.path for u in arch.dense_layers()]
+    want = list(dict.fromkeys(path for path, _ in refs))
     assert order == want and len(set(map(id, (g for _, g in listing)))) == len(listing), (
         f"listing visits layers {order}, expected each once in forward order {want}"
     )
@@ -180,10 +187,29 @@ def listed_names(adapter: Adapter, model: Model, params: Iterable[Param]) -> lis
 
 
 def untied_values(values: Values, arch: Arch, untied: Arch) -> Values:
-    """Values for ``untied`` giving every use of a shared layer the shared layer's values."""
-    first = {u.key: u.path for u in arch.dense_layers()}
+    """Values for ``untied`` (:meth:`Arch.untied`) giving every use the values
+    of the parameters it applies in ``arch`` (a transposed use the transpose)."""
     out: Values = {}
     for tu, uu in zip(arch.dense_uses(), untied.dense_uses()):
-        for k in ("weight", "bias"):
-            out[(uu.path, k)] = values[(first[tu.key], k)]
+        w = values[tu.weight_ref]
+        out[(uu.path, "weight")] = np.ascontiguousarray(w.T) if tu.transposed else w
+        out[(uu.path, "bias")] = values[tu.bias_ref]
     return out
+
+
+def assert_shared(adapter: Adapter, model: Model, arch: Arch, what: str) -> None:
+    """Every parameter the architecture shares (a layer at several positions,
+    or distinct layers sharing it) MUST be one object at all its positions."""
+    for ref, positions in arch.shared_params().items():
+        first = adapter.param_at(model, positions[0].path, positions[0].kind)
+        for pos in positions[1:]:
+            assert adapter.same(adapter.param_at(model, pos.path, pos.kind), first), (
+                f"{what}: the {pos.kind} reached at {pos.path} is not the object reached at "
+                f"{positions[0].path} (shared {ref[1]} of the layer at {ref[0]})"
+            )
+
+
+def describe_sharing(arch: Arch, ref: tuple[Path, str]) -> str:
+    """'the weight of the layer at (2,), shared by (2,), (4,) transposed' for messages."""
+    where = ", ".join(f"{p.path}{' transposed' if p.transposed else ''}" for p in arch.positions()[ref])  # type: ignore[index]
+    return f"the {ref[1]} of the layer at {ref[0]}, reached at {where}"

@@ -14,8 +14,10 @@ from conformance.properties._support import (
     assert_close,
     assert_forward_is_function_of_params,
     assert_listing_is_each_parameter_once,
+    assert_shared,
     build,
     build_with,
+    describe_sharing,
     grad_tolerance,
     relu_margin_ok,
     untied_values,
@@ -23,6 +25,8 @@ from conformance.properties._support import (
 from conformance.strategies import (
     CHAPTER_TIED,
     KERAS_TIED,
+    MXNET_SHARED,
+    TIED_AUTOENCODER,
     architectures,
     cases,
     chapter_case,
@@ -31,18 +35,17 @@ from conformance.strategies import (
     seeds,
 )
 
-TIED = architectures(require_tie=True)
+#: Both kinds of sharing: one layer at several positions, and distinct layers
+#: sharing a weight and/or a bias (transposed too) where the framework has
+#: them; user-defined layers among the built-in ones where it has those.
+TIED = architectures(require_tie=True, share_params=None, custom=None)
+#: Only parameter-level sharing between distinct layers.
+SHARING = architectures(require_tie=True, ties=False, share_params=True, custom=None).filter(
+    lambda a: a.shares_params())
 
 
 def _assert_tied(adapter, model, arch, what: str) -> None:
-    for key, uses in arch.tied_groups().items():
-        for kind in ("weight", "bias"):
-            first = adapter.param_at(model, uses[0].path, kind)
-            for use in uses[1:]:
-                assert adapter.same(adapter.param_at(model, use.path, kind), first), (
-                    f"{what}: {kind} of shared layer {key!r} at {use.path} "
-                    f"is not the object at {uses[0].path}"
-                )
+    assert_shared(adapter, model, arch, what)
 
 
 @pytest.mark.clause("tied.one-object")
@@ -50,6 +53,8 @@ def _assert_tied(adapter, model, arch, what: str) -> None:
 @given(arch=TIED, seed=seeds())
 @example(arch=CHAPTER_TIED, seed=0)
 @example(arch=KERAS_TIED, seed=0)
+@example(arch=MXNET_SHARED, seed=0)
+@example(arch=TIED_AUTOENCODER, seed=0)
 def test_shared_layer_is_one_object(adapter, arch, seed):
     """tied.one-object: the parameters reached through each position of a
     shared layer MUST be the same object."""
@@ -59,10 +64,13 @@ def test_shared_layer_is_one_object(adapter, arch, seed):
 @pytest.mark.clause("tied.write-through")
 @property_settings
 @given(case=cases(TIED), value=float32s(bound=100.0), seed=seeds(), data=st.data())
+@example(case=chapter_case(MXNET_SHARED), value=100.0, seed=0, data=None).via("003 4.2.4")
+@example(case=chapter_case(TIED_AUTOENCODER), value=100.0, seed=0, data=None).via("001 5.2.3 notes")
 def test_write_through_one_position_is_seen_everywhere(adapter, case, value, seed, data):
     """tied.write-through: writing an entry through one position MUST be visible
     through every other and used by the forward pass at every use."""
-    _write_through(adapter, case, value, seed, data.draw(st.integers(0, 2**16), label="pick"))
+    pick = 0 if data is None else data.draw(st.integers(0, 2**16), label="pick")
+    _write_through(adapter, case, value, seed, pick)
 
 
 @pytest.mark.clause("tied.write-through")
@@ -78,14 +86,16 @@ def test_chapter_write_through(adapter, seed):
 def _write_through(adapter, case, value, seed, pick):
     arch = case.arch
     model = build_with(adapter, arch, seed, case.values)
-    groups = list(arch.tied_groups().values())
-    uses = groups[pick % len(groups)]
-    via = uses[pick // len(groups) % len(uses)]
-    adapter.assign(adapter.param_at(model, via.path, "weight"), (0, 0), np.float32(value))
-    for use in uses:
-        w = adapter.read(adapter.param_at(model, use.path, "weight"))
-        assert w[0, 0] == np.float32(value), (
-            f"wrote {value!r} at [0, 0] through {via.path}; position {use.path} reads {w[0, 0]!r}"
+    groups = list(arch.shared_params().items())
+    ref, positions = groups[pick % len(groups)]
+    via = positions[pick // len(groups) % len(positions)]
+    index = (0, 0) if via.kind == "weight" else (0,)  # [0, 0] is [0, 0] of the transpose too
+    adapter.assign(adapter.param_at(model, via.path, via.kind), index, np.float32(value))
+    for pos in positions:
+        w = adapter.read(adapter.param_at(model, pos.path, pos.kind))
+        assert w[index] == np.float32(value), (
+            f"wrote {value!r} at {list(index)} through {via.path} into {describe_sharing(arch, ref)}; "
+            f"position {pos.path} reads {w[index]!r}"
         )
     assert_forward_is_function_of_params(adapter, model, arch, case.x, "forward output after the write")
 
@@ -94,6 +104,8 @@ def _write_through(adapter, case, value, seed, pick):
 @property_settings
 @given(arch=TIED, seed=seeds())
 @example(arch=CHAPTER_TIED, seed=0)
+@example(arch=MXNET_SHARED, seed=0)
+@example(arch=TIED_AUTOENCODER, seed=0)
 def test_listing_shows_a_tied_parameter_once(adapter, arch, seed):
     """tied.listing-once: the all-parameters listing MUST show a shared
     parameter exactly once, at its first use."""
@@ -105,6 +117,7 @@ def test_listing_shows_a_tied_parameter_once(adapter, arch, seed):
 @property_settings
 @given(arch=TIED, seed=seeds())
 @example(arch=CHAPTER_TIED, seed=0)
+@example(arch=MXNET_SHARED, seed=0)
 def test_state_dict_keeps_every_position(adapter, arch, seed):
     """tied.state-dict-every-key: the state dict MUST keep one key per position
     of a shared parameter, each holding the shared value."""
@@ -114,11 +127,11 @@ def test_state_dict_keeps_every_position(adapter, arch, seed):
     assert len(sd) == 2 * len(uses), (
         f"state dict has {len(sd)} keys ({[k for k, _ in sd]}) for {len(uses)} dense positions"
     )
-    for key, group in arch.tied_groups().items():
-        shared = adapter.read(adapter.param_at(model, group[0].path, "weight"))
+    for ref, positions in arch.shared_params().items():
+        shared = adapter.read(adapter.param_at(model, *ref))
         holding = [k for k, v in sd if v.shape == shared.shape and np.array_equal(v, shared)]
-        assert len(holding) >= len(group), (
-            f"shared weight {key!r} is used at {len(group)} positions but held by keys {holding}"
+        assert len(holding) >= len(positions), (
+            f"{describe_sharing(arch, ref)} is used at {len(positions)} positions but held by keys {holding}"
         )
 
 
@@ -126,6 +139,8 @@ def test_state_dict_keeps_every_position(adapter, arch, seed):
 @property_settings
 @given(case=cases(TIED), seed=seeds())
 @example(case=chapter_case(CHAPTER_TIED), seed=0)
+@example(case=chapter_case(MXNET_SHARED), seed=0)
+@example(case=chapter_case(TIED_AUTOENCODER), seed=0)
 def test_gradient_of_a_tied_parameter_is_the_sum_over_uses(adapter, case, seed):
     """tied.gradients-summed: the gradient of a parameter used at k positions
     MUST equal the sum of the gradients of k separate layers with its values."""
@@ -139,18 +154,22 @@ def test_gradient_of_a_tied_parameter_is_the_sum_over_uses(adapter, case, seed):
         adapter.backward(model, case.x, case.upstream)
     split = adapter.read_grads(split_model, untied)
     tol = grad_tolerance(adapter, untied, split_values, case.x, case.upstream)
-    for key, uses in arch.tied_groups().items():
-        for kind in ("weight", "bias"):
-            got = adapter.grad(adapter.param_at(tied_model, uses[0].path, kind))
-            assert got is not None, f"no gradient on shared {kind} {key!r}"
-            parts = [split[(uu.path, kind)] for tu, uu in zip(arch.dense_uses(), untied.dense_uses())
-                     if tu.key == key]
-            want = sum(adapter.to_native(kind, p) for p in parts)
-            bound = sum(adapter.to_native(kind, tol[(uu.path, kind)])
-                        for tu, uu in zip(arch.dense_uses(), untied.dense_uses()) if tu.key == key)
-            assert_close(
-                got, want, bound, f"gradient of shared {kind} {key!r} vs the sum over its {len(uses)} uses"
-            )
+    # the untied use at the same place as each use of the shared model
+    twin = {tu.path: uu.path for tu, uu in zip(arch.dense_uses(), untied.dense_uses())}
+    for ref, positions in arch.shared_params().items():
+        kind = ref[1]
+        got = adapter.grad(adapter.param_at(tied_model, *ref))
+        assert got is not None, f"no gradient on {describe_sharing(arch, ref)}"
+
+        def part(table, pos):
+            v = table[(twin[pos.path], kind)]
+            return v.T if pos.transposed else v
+
+        want = sum(adapter.to_native(kind, part(split, pos)) for pos in positions)
+        bound = sum(adapter.to_native(kind, part(tol, pos)) for pos in positions)
+        assert_close(
+            got, want, bound, f"gradient of {describe_sharing(arch, ref)} vs the sum over its {len(positions)} uses"
+        )
 
 
 def _sgd_check(adapter, model, arch, case, lr: float, what: str) -> None:
@@ -158,12 +177,11 @@ def _sgd_check(adapter, model, arch, case, lr: float, what: str) -> None:
     adapter.backward(model, case.x, case.upstream)
     before = {ref: adapter.read(adapter.param_at(model, *ref)) for ref in arch.param_refs()}
     grads = {ref: adapter.grad(adapter.param_at(model, *ref)) for ref in arch.param_refs()}
-    for key, uses in arch.tied_groups().items():
-        for kind in ("weight", "bias"):
-            seen = [adapter.grad(adapter.param_at(model, u.path, kind)) for u in uses]
-            assert all(np.array_equal(g, seen[0]) for g in seen), (
-                f"{what}: positions of {key!r} see different gradients"
-            )
+    for ref, positions in arch.shared_params().items():
+        seen = [adapter.grad(adapter.param_at(model, pos.path, pos.kind)) for pos in positions]
+        assert all(np.array_equal(g, seen[0]) for g in seen), (
+            f"{what}: the positions of {describe_sharing(arch, ref)} see different gradients"
+        )
     # Scale the step so no entry moves by more than lr: training stays finite,
     # and "updated once" is still told apart from "updated twice".
     largest = max(float(np.abs(g).max()) for g in grads.values() if g is not None and g.size)
@@ -185,6 +203,7 @@ def _sgd_check(adapter, model, arch, case, lr: float, what: str) -> None:
 @property_settings
 @given(case=cases(TIED), lr=st.floats(1e-3, 1.0), seed=seeds())
 @example(case=chapter_case(CHAPTER_TIED), lr=0.5, seed=0)
+@example(case=chapter_case(MXNET_SHARED), lr=0.5, seed=0)
 def test_one_step_updates_a_tied_parameter_once(adapter, case, lr, seed):
     """tied.single-step: one SGD step MUST update a tied parameter once:
     W' = W - lr * g with g its summed gradient."""
@@ -196,6 +215,7 @@ def test_one_step_updates_a_tied_parameter_once(adapter, case, lr, seed):
 @property_settings
 @given(case=cases(TIED), steps=st.integers(2, 5), lr=st.floats(1e-3, 0.5), seed=seeds())
 @example(case=chapter_case(CHAPTER_TIED), steps=5, lr=0.5, seed=0)
+@example(case=chapter_case(MXNET_SHARED), steps=5, lr=0.5, seed=0).via("003 练习: train an MLP with a shared layer")
 def test_training_keeps_the_tie(adapter, case, steps, lr, seed):
     """tied.training-keeps-tie: over several SGD steps the shared layer MUST stay
     one object, with equal gradients at every position, each step W - lr*g."""
@@ -209,22 +229,76 @@ def test_training_keeps_the_tie(adapter, case, steps, lr, seed):
 @property_settings
 @given(arch=TIED, seeds_=st.tuples(seeds(), seeds()), value=float32s(bound=100.0))
 @example(arch=CHAPTER_TIED, seeds_=(0, 1), value=100.0)
+@example(arch=MXNET_SHARED, seeds_=(0, 1), value=100.0)
+@example(arch=TIED_AUTOENCODER, seeds_=(0, 1), value=100.0)
 def test_ties_survive_save_and_load(adapter, arch, seeds_, value):
     """tied.save-load-keeps-tie: after loading saved weights into a fresh model,
-    in every documented loading mode, a shared layer MUST still be one object."""
+    in every documented loading mode, a shared parameter MUST still be one
+    object (of either kind of sharing)."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "weights"
         adapter.save_weights(build(adapter, arch, seeds_[0]), path)  # once: every mode reads the same file
         for mode in adapter.facts.load_modes:
             model = adapter.load_weights(build(adapter, arch, seeds_[1]), path, mode)
             _assert_tied(adapter, model, arch, f"after loading in mode {mode!r}")
-            for uses in arch.tied_groups().values():
-                adapter.assign(adapter.param_at(model, uses[0].path, "weight"), (0, 0), np.float32(value))
-                for use in uses[1:]:
-                    got = adapter.read(adapter.param_at(model, use.path, "weight"))[0, 0]
-                    assert got == np.float32(value), (
-                        f"mode {mode!r}: wrote {value!r} through {uses[0].path}, {use.path} reads {got!r}"
-                    )
+            _assert_writes_reach_every_position(adapter, model, arch, value, f"mode {mode!r}")
+
+
+def _assert_writes_reach_every_position(adapter, model, arch, value, what: str) -> None:
+    for ref, positions in arch.shared_params().items():
+        index = (0, 0) if ref[1] == "weight" else (0,)
+        adapter.assign(adapter.param_at(model, positions[0].path, positions[0].kind), index, np.float32(value))
+        for pos in positions[1:]:
+            got = adapter.read(adapter.param_at(model, pos.path, pos.kind))[index]
+            assert got == np.float32(value), (
+                f"{what}: wrote {value!r} through {positions[0].path} into {describe_sharing(arch, ref)}; "
+                f"{pos.path} reads {got!r}"
+            )
+
+
+@pytest.mark.clause("tied.distinct-layers-share-params")
+@pytest.mark.requires("param_sharing")
+@property_settings
+@given(case=cases(SHARING), value=float32s(bound=100.0), seed=seeds())
+@example(case=chapter_case(MXNET_SHARED), value=100.0, seed=0)
+@example(case=chapter_case(TIED_AUTOENCODER), value=100.0, seed=0)
+def test_distinct_layers_share_only_what_they_share(adapter, case, value, seed):
+    """tied.distinct-layers-share-params: a layer made with another layer's
+    parameters MUST be a layer object of its own, at its own position, holding
+    the very parameter objects it was given and its own parameters otherwise;
+    a write to a parameter it does not share MUST not reach the other layer."""
+    arch = case.arch
+    model = build_with(adapter, arch, seed, case.values)
+    for use in arch.dense_uses():
+        if not use.node.shares:
+            continue
+        layer = adapter.block_at(model, use.path)
+        src_path = (use.weight_ref if use.node.weight_of is not None else use.bias_ref)[0]
+        source = adapter.block_at(model, src_path)
+        assert layer is not source, f"the layer at {use.path} is the object at {src_path}, not a layer of its own"
+        for kind in ("weight", "bias"):
+            mine = adapter.param_at(model, use.path, kind)
+            theirs = adapter.param_at(model, src_path, kind)
+            if use.ref(kind)[0] == src_path:
+                assert adapter.same(mine, theirs), (
+                    f"the {kind} of the layer at {use.path} was taken from the layer at {src_path} "
+                    "but is not that object"
+                )
+                continue
+            assert not adapter.same(mine, theirs), (
+                f"the layer at {use.path} shares only its {'bias' if kind == 'weight' else 'weight'} with "
+                f"the layer at {src_path}, yet its {kind} is that layer's too"
+            )
+            index = (0,) * (2 if kind == "weight" else 1)
+            before = adapter.read(theirs)[index]
+            new = np.float32(value) if np.float32(value) != before else np.float32(value) + np.float32(1)
+            adapter.assign(mine, index, new)
+            after = adapter.read(theirs)[index]
+            assert after == before, (
+                f"a write of {new!r} into the own {kind} of the layer at {use.path} changed the {kind} of "
+                f"the layer at {src_path} from {before!r} to {after!r}"
+            )
+    assert_forward_is_function_of_params(adapter, model, arch, case.x, "forward output with shared parameters")
 
 
 #: What the two repeated-layer clauses are about: a layer twice in one

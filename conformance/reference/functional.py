@@ -2,15 +2,16 @@
 computes, and its parameter gradients, straight from the description.
 
 No layers, no state, no ties to get wrong: the network is flattened to its
-leaves in forward order, each dense *use* reads the parameters of its layer's
-first use, and the backward pass walks the same list in reverse, adding into
-one gradient per layer object (so a tied layer's gradient is the sum over
-its uses). Everything is float64, to be more precise than the float32
+leaves in forward order, each dense *use* reads the parameter objects it
+applies (:attr:`DenseUse.weight_ref`, ``bias_ref``: its layer's own, or those
+of the layer it shares with), and the backward pass walks the same list in
+reverse, adding into one gradient per parameter object (so a shared
+parameter's gradient is the sum over its uses, of either kind of sharing). Everything is float64, to be more precise than the float32
 frameworks compared against it.
 
-``params`` maps ``(path, kind)`` -- the keys of :meth:`Arch.param_refs`, i.e.
-the *first-use* path of each dense layer -- to arrays in the canonical
-(out, in) layout.
+``params`` maps the keys of :meth:`Arch.param_refs` (``(path, kind)`` of the
+first use of the layer owning each parameter) to arrays in the canonical
+(out, in) layout of their owner.
 """
 
 from __future__ import annotations
@@ -19,44 +20,36 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from conformance.arch import Arch, Dense, Flatten, Kind, Node, Path, ReLU
+from conformance.arch import Arch, Dense, DenseUse, Flatten, Node, ParamRef, ReLU
 
-Params = Mapping[tuple[Path, Kind], np.ndarray]
-Grads = dict[tuple[Path, Kind], np.ndarray]
+Params = Mapping[ParamRef, np.ndarray]
+Grads = dict[ParamRef, np.ndarray]
 
 
-def _leaves(arch: Arch) -> list[tuple[Node, Path]]:
-    """Leaves in forward order, each with a path: for a dense leaf, the path
-    its parameters are keyed by (the first use of the same layer object)."""
-    owner: dict[Path, Path] = {}
-    first: dict[str, Path] = {}
-    for use in arch.dense_uses():
-        owner[use.path] = first.setdefault(use.key, use.path)
+Leaf = tuple[Node, "DenseUse | None"]
+
+
+def _leaves(arch: Arch) -> list[Leaf]:
+    """Leaves in forward order, each dense leaf with its use (which parameter
+    objects it applies, and whether its weight transposed)."""
+    uses = {u.path: u for u in arch.dense_uses()}
     return [
-        (node, owner.get(path, path))
+        (node, uses.get(path))
         for path, node in arch.walk()
         if isinstance(node, (Dense, ReLU, Flatten))
     ]
 
 
-def _check(arch: Arch, params: Params) -> dict[tuple[Path, Kind], np.ndarray]:
+def _check(arch: Arch, params: Params) -> dict[ParamRef, np.ndarray]:
     """float64 copies of the parameters, with their presence and shapes checked."""
-    out: dict[tuple[Path, Kind], np.ndarray] = {}
-    for layer in arch.dense_layers():
-        shapes: dict[Kind, tuple[int, ...]] = {
-            "weight": (layer.node.units, layer.in_features),
-            "bias": (layer.node.units,),
-        }
-        for kind, shape in shapes.items():
-            key = (layer.path, kind)
-            if key not in params:
-                raise KeyError(f"params has no {key}")
-            value = np.asarray(params[key], dtype=np.float64)
-            if value.shape != shape:
-                raise ValueError(
-                    f"{key} has shape {value.shape}, expected {shape} (canonical (out, in) layout)"
-                )
-            out[key] = value
+    out: dict[ParamRef, np.ndarray] = {}
+    for key, shape in arch.param_shapes().items():
+        if key not in params:
+            raise KeyError(f"params has no {key}")
+        value = np.asarray(params[key], dtype=np.float64)
+        if value.shape != shape:
+            raise ValueError(f"{key} has shape {value.shape}, expected {shape} (canonical (out, in) layout)")
+        out[key] = value
     return out
 
 
@@ -65,15 +58,19 @@ def forward(arch: Arch, params: Params, x: np.ndarray) -> np.ndarray:
     return _forward(arch, _check(arch, params), np.asarray(x, dtype=np.float64))[0]
 
 
-def _forward(
-    arch: Arch, p: dict[tuple[Path, Kind], np.ndarray], x: np.ndarray
-) -> tuple[np.ndarray, list[np.ndarray]]:
+def _weight(p: dict[ParamRef, np.ndarray], use: DenseUse) -> np.ndarray:
+    """The (units, in) matrix a use applies: its weight, or the source's transposed."""
+    w = p[use.weight_ref]
+    return w.T if use.transposed else w
+
+
+def _forward(arch: Arch, p: dict[ParamRef, np.ndarray], x: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
     """Output, and the input of every leaf (what the backward pass needs)."""
     inputs: list[np.ndarray] = []
-    for node, key in _leaves(arch):
+    for node, use in _leaves(arch):
         inputs.append(x)
-        if isinstance(node, Dense):
-            x = x @ p[(key, "weight")].T + p[(key, "bias")]
+        if use is not None:
+            x = x @ _weight(p, use).T + p[use.bias_ref]
         elif isinstance(node, ReLU):
             x = np.maximum(x, 0.0)
         else:  # Flatten
@@ -83,18 +80,20 @@ def _forward(
 
 def grads(arch: Arch, params: Params, x: np.ndarray, upstream: np.ndarray) -> Grads:
     """Gradient of ``sum(forward(arch, params, x) * upstream)`` with respect to
-    every parameter, keyed like ``params``; tied layers' uses are summed."""
+    every parameter, keyed like ``params``; every use of a shared parameter
+    (either kind of sharing, transposed uses transposed back) is summed."""
     p = _check(arch, params)
     out, inputs = _forward(arch, p, np.asarray(x, dtype=np.float64))
     g = np.asarray(upstream, dtype=np.float64)
     if g.shape != out.shape:
         raise ValueError(f"upstream has shape {g.shape}, the output has {out.shape}")
     result: Grads = {key: np.zeros_like(v) for key, v in p.items()}
-    for (node, key), a in reversed(list(zip(_leaves(arch), inputs))):
-        if isinstance(node, Dense):
-            result[(key, "weight")] += g.T @ a
-            result[(key, "bias")] += g.sum(axis=0)
-            g = g @ p[(key, "weight")]
+    for (node, use), a in reversed(list(zip(_leaves(arch), inputs))):
+        if use is not None:
+            gw = g.T @ a
+            result[use.weight_ref] += gw.T if use.transposed else gw
+            result[use.bias_ref] += g.sum(axis=0)
+            g = g @ _weight(p, use)
         elif isinstance(node, ReLU):
             g = g * (a > 0)  # derivative 0 at 0, as the frameworks define it
         else:  # Flatten

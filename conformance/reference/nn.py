@@ -193,14 +193,35 @@ class Block:
     """
 
     def __init__(self) -> None:
+        object.__setattr__(self, "_params", {})
+        object.__setattr__(self, "_blocks", {})
         self._tape: Any = None
 
-    # -- structure (overridden by subclasses) --
+    def __setattr__(self, name: str, value: Any) -> None:
+        """A :class:`Parameter` or :class:`Block` set as an attribute is
+        registered under the attribute's name, in the order first set (torch's
+        rule): this is how a user-defined block declares its parameters and
+        children. Setting another layer's parameter shares it (``b.weight =
+        a.weight``); the name keeps its place."""
+        if "_params" not in self.__dict__:
+            raise AttributeError(f"{type(self).__name__}.__init__ must call super().__init__() first")
+        if isinstance(value, Parameter):
+            self._blocks.pop(name, None)
+            self._params[name] = value  # an existing name keeps its place
+        elif isinstance(value, Block):
+            self._params.pop(name, None)
+            self._blocks[name] = value
+        else:
+            self._params.pop(name, None)
+            self._blocks.pop(name, None)
+        object.__setattr__(self, name, value)
+
+    # -- structure (what a subclass registers; Sequential overrides) --
     def named_children(self) -> list[tuple[str, Block]]:
-        return []
+        return list(self._blocks.items())
 
     def own_parameters(self) -> list[tuple[str, Parameter]]:
-        return []
+        return list(self._params.items())
 
     def _run(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
         raise NotImplementedError
@@ -357,28 +378,34 @@ class Dense(Block):
     ``in_features=None`` defers: the first batch fixes it, and the parameters
     are initialised then. A known ``in_features`` initialises at once with
     the default (weights Xavier-uniform, biases zero).
+
+    ``transposed=True`` applies ``y = x @ W + b`` with ``W`` of shape
+    (in_features, units): the decoder of a tied autoencoder, given the
+    encoder's weight with ``decoder.weight = encoder.weight``.
     """
 
-    def __init__(self, units: int, in_features: int | None = None) -> None:
+    def __init__(self, units: int, in_features: int | None = None, *, transposed: bool = False) -> None:
         super().__init__()
         if not isinstance(units, int) or units < 1:
             raise ValueError(f"units must be a positive int, got {units!r}")
         self.units = units
-        self.weight = Parameter("weight", (units, in_features))
+        self.transposed = transposed
+        self.weight = Parameter("weight", (in_features, units) if transposed else (units, in_features))
         self.bias = Parameter("bias", (units,), init=DEFAULT_BIAS_INIT)
         if in_features is not None:
             self._infer(in_features)
 
     @property
     def in_features(self) -> int | None:
-        return self.weight.shape[1]
+        return self.weight.shape[0 if self.transposed else 1]
 
     def _infer(self, in_features: int) -> None:
-        self.weight.infer_shape((self.units, in_features))
-        self.bias.infer_shape((self.units,))
+        shape = (in_features, self.units) if self.transposed else (self.units, in_features)
+        if not self.weight.initialized:
+            self.weight.infer_shape(shape)
+        if not self.bias.initialized:
+            self.bias.infer_shape((self.units,))
 
-    def own_parameters(self) -> list[tuple[str, Parameter]]:
-        return [("weight", self.weight), ("bias", self.bias)]
 
     def _run(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
         if x.ndim != 2:
@@ -386,17 +413,21 @@ class Dense(Block):
         if self.weight.data is None or self.bias.data is None:
             self._infer(x.shape[1])
         w = self.weight.value()
-        if x.shape[1] != w.shape[1]:
-            raise ValueError(f"Dense has in_features={w.shape[1]}, input has {x.shape[1]} features")
-        return x @ w.T + self.bias.value(), x
+        w = w if self.transposed else w.T  # (in, units)
+        if x.shape[1] != w.shape[0]:
+            raise ValueError(f"Dense has in_features={w.shape[0]}, input has {x.shape[1]} features")
+        return x @ w + self.bias.value(), x
 
     def _back(self, g: np.ndarray, x: np.ndarray) -> np.ndarray:
-        self.weight.accumulate_grad(g.T @ x)
+        gw = x.T @ g  # (in, units)
+        self.weight.accumulate_grad(gw if self.transposed else gw.T)
         self.bias.accumulate_grad(g.sum(axis=0))
-        return g @ self.weight.value()
+        w = self.weight.value()
+        return g @ (w.T if self.transposed else w)
 
     def __repr__(self) -> str:
-        return f"Dense({self.units}, in_features={self.in_features})"
+        extra = ", transposed=True" if self.transposed else ""
+        return f"Dense({self.units}, in_features={self.in_features}{extra})"
 
 
 class ReLU(Block):
@@ -442,7 +473,7 @@ class Sequential(Block):
 
     def __init__(self, *blocks: Block) -> None:
         super().__init__()
-        self._children: list[tuple[str, Block]] = []
+        self._children: list[tuple[str, Block]] = []  # a list, not attributes: one block may be at two places
         for b in blocks:
             self.add(b)
 

@@ -6,8 +6,10 @@ is the most direct use of the reference's API. Only numpy is imported.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from pathlib import Path as FsPath
+from typing import Any
 
 import numpy as np
 
@@ -19,12 +21,71 @@ from conformance.adapters.base import (
     Model,
     Param,
 )
-from conformance.arch import Dense, Flatten, ReLU, Sequential
+from conformance.arch import Dense, Flatten, Kind, ReLU, Sequential
 from conformance.reference import init as rinit
 from conformance.reference import nn
 
 #: load mode -> ``strict`` argument of ``Block.load_state_dict``
 _STRICT: dict[str, bool] = {"strict": True, "non-strict": False}
+
+
+class UserDense(nn.Block):
+    """A dense layer as a user of the reference writes one (the pattern of a
+    Keras layer's ``__init__`` and ``build``): the bias is created at
+    construction, the weight once the input width is known, by :meth:`build`
+    (called at construction when the width is given, else at the first
+    forward pass). Attributes are registered in the order set: bias, weight."""
+
+    def __init__(self, units: int, in_features: int | None = None) -> None:
+        super().__init__()
+        self.units = units
+        self.bias = nn.Parameter("bias", (units,), init=rinit.Zeros())
+        self.bias.infer_shape((units,))
+        if in_features is not None:
+            self.build(in_features)
+
+    def build(self, in_features: int) -> None:
+        if "weight" not in dict(self.own_parameters()):
+            self.weight = nn.Parameter("weight", (self.units, in_features), init=rinit.XavierUniform())
+            self.weight.infer_shape((self.units, in_features))
+
+    def _run(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
+        self.build(x.shape[1])
+        return x @ self.weight.value().T + self.bias.value(), x
+
+    def _back(self, g: np.ndarray, x: np.ndarray) -> np.ndarray:
+        self.weight.accumulate_grad(g.T @ x)
+        self.bias.accumulate_grad(g.sum(axis=0))
+        return g @ self.weight.value()
+
+
+class UserBlock(nn.Block):
+    """A user-defined block holding its children as attributes, applied in the
+    order they were set (the TF edition's ``class Linear(tf.keras.Model)``
+    with ``self.d1``, ``self.d2``)."""
+
+    def __init__(self, children: Iterator[tuple[str | None, nn.Block]]) -> None:
+        super().__init__()
+        self._order: list[str] = []  # one block may be set under two names
+        for i, (name, child) in enumerate(children):
+            attr = name if name is not None else f"layer{i}"
+            setattr(self, attr, child)
+            self._order.append(attr)
+
+    def named_children(self) -> list[tuple[str, nn.Block]]:
+        return [(a, getattr(self, a)) for a in self._order]
+
+    def _run(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
+        tapes = []
+        for _, child in self.named_children():
+            x, tape = child._run(x)
+            tapes.append(tape)
+        return x, tapes
+
+    def _back(self, g: np.ndarray, tapes: list[Any]) -> np.ndarray:
+        for (_, child), tape in reversed(list(zip(self.named_children(), tapes))):
+            g = child._back(g, tape)
+        return g
 
 
 class ReferenceAdapter(Adapter):
@@ -43,6 +104,22 @@ class ReferenceAdapter(Adapter):
             seq.add(child, name=name)
         return seq
 
+    def make_custom_dense(self, units: int, in_features: int | None, node: Dense) -> Block:
+        return UserDense(units, in_features)
+
+    def make_custom_block(self, node: Sequential, children: Iterator[tuple[str | None, Block]]) -> Block:
+        return UserBlock(children)
+
+    def share_param(self, layer: Block, kind: Kind, param: Param) -> None:
+        setattr(layer, kind, param)
+
+    def make_transposed_dense(self, units: int, in_features: int | None, node: Dense,
+                              sources: dict[Kind, Block]) -> Block:
+        layer = nn.Dense(units, in_features, transposed=True)
+        for kind, source in sources.items():
+            setattr(layer, kind, dict(source.own_parameters())[kind])
+        return layer
+
     def make_relu(self, node: ReLU) -> Block:
         return nn.ReLU()
 
@@ -50,10 +127,10 @@ class ReferenceAdapter(Adapter):
         return nn.Flatten()
 
     def child(self, block: Block, index: int) -> Block:
-        return block[index]
+        return block[index] if isinstance(block, nn.Sequential) else block.named_children()[index][1]
 
     def num_children(self, block: Block) -> int:
-        return len(block) if isinstance(block, nn.Sequential) else 0
+        return len(block.named_children())
 
     # -- parameters --
     def layer_params(self, layer: Block) -> list[tuple[str, Param]]:
@@ -120,7 +197,7 @@ class ReferenceAdapter(Adapter):
         chosen = {"weight": weight, "bias": bias}
         items = []
         for name, p in block.named_parameters():
-            spec = chosen[name.rsplit(".", 1)[-1]]
+            spec = chosen[name.rsplit(".", 1)[-1]]  # every layer names them weight and bias
             if spec is not None:
                 items.append((name, p, self.native_initializer(spec)))
         nn.initialize_parameters(items, force_reinit=force)
@@ -149,6 +226,19 @@ class ReferenceAdapter(Adapter):
 
     def load_in_mode(self, model: Model, path: FsPath, mode: str) -> Model:
         model.load_state_dict(nn.load(path), strict=_STRICT[mode])
+        return model
+
+    def copy_by(self, model: Model, op: str) -> Model:
+        return copy.deepcopy(model)  # the one copy_ops entry
+
+    def get_state(self, model: Model) -> Any:
+        return model.state_dict()
+
+    def state_arrays(self, state: Any) -> list[tuple[str, np.ndarray]]:
+        return [(k, np.array(v, copy=True)) for k, v in state.items()]
+
+    def load_state_in_mode(self, model: Model, state: Any, mode: str) -> Model:
+        model.load_state_dict(state, strict=_STRICT[mode])
         return model
 
     def save_model(self, model: Model, path: FsPath) -> None:

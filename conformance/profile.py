@@ -88,6 +88,7 @@ CAPABILITY_DOCS: dict[str, str] = {
         "user-defined layers and blocks written with the framework's layer API (a parameter created at "
         "construction, another once the input shape is known; children held as attributes)"
     ),
+    "model_copy": "documented operations making a model from another model (copy.deepcopy, clone_model, nnx split/merge)",
     "in_memory_state": (
         "a model's parameters as an in-memory state object that another model can load "
         "(state_dict/load_state_dict, get_weights/set_weights, nnx.state/nnx.update)"

@@ -178,8 +178,10 @@ class Arch:
                             nodes[child.tie] = child
                             first_path[child.tie] = p
                     own = first_path[child.tie] if child.tie is not None else p
-                    refs = {}
-                    for kind, src in (("weight", child.weight_of), ("bias", child.bias_of)):
+                    refs: dict[Kind, ParamRef] = {}
+                    pairs: tuple[tuple[Kind, str | None], ...] = (
+                        ("weight", child.weight_of), ("bias", child.bias_of))
+                    for kind, src in pairs:
                         refs[kind] = (own, kind) if src is None else self._source(
                             src, kind, child, width, p, nodes, seen, first_path)
                     uses.append(DenseUse(p, child, width, ancestors, first, refs["weight"], refs["bias"]))
@@ -216,7 +218,8 @@ class Arch:
             want = f"(in, units) = {(src_in, src_out)}"
         if not ok:
             raise ValueError(
-                f"layer at {at} (in {width}, units {node.units}) cannot take the {kind} of {src!r}: needs {want}"
+                f"layer at {at} (in {width}, units {node.units}) cannot take the {kind} of {src!r}: "
+                f"needs {want}"
             )
         return (first_path[src], kind)
 

@@ -88,7 +88,9 @@ CAPABILITY_DOCS: dict[str, str] = {
         "user-defined layers and blocks written with the framework's layer API (a parameter created at "
         "construction, another once the input shape is known; children held as attributes)"
     ),
-    "model_copy": "documented operations making a model from another model (copy.deepcopy, clone_model, nnx split/merge)",
+    "model_copy": (
+        "documented operations making a model from another (copy.deepcopy, clone_model, nnx split/merge)"
+    ),
     "in_memory_state": (
         "a model's parameters as an in-memory state object that another model can load "
         "(state_dict/load_state_dict, get_weights/set_weights, nnx.state/nnx.update)"
@@ -157,7 +159,7 @@ class Facts:
             raise ValueError(f"unknown capabilities {sorted(unknown)}; known: {sorted(CAPABILITIES)}")
         stray = set(self.aliasing) - set(self.copy_ops) - set(self.state_load_modes)
         if stray:
-            raise ValueError(f"aliasing names {sorted(stray)}, which are neither copy_ops nor state_load_modes")
+            raise ValueError(f"aliasing names {sorted(stray)}, neither copy_ops nor state_load_modes")
 
     def law(self, role: Literal["weight", "bias"]) -> dict[str, Any]:
         """The documented default law of ``role``, with its doc link as ``doc``."""

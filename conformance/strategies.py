@@ -262,14 +262,16 @@ def architectures(
         flipped = [t for t in owners if t[2] == width] if transposed_ok else []
         node: Dense
         if share_params and (same or flipped) and draw(st.booleans(), label="share parameters"):
-            how = draw(st.sampled_from(["weight", "bias", "both"] * bool(same) + ["transposed"] * bool(flipped)),
+            ways = ["weight", "bias", "both"] * bool(same) + ["transposed"] * bool(flipped)
+            how = draw(st.sampled_from(ways),
                        label="what to share")
             src, s_in, s_out = draw(st.sampled_from(flipped if how == "transposed" else same), label="source")
             if how == "transposed":
                 node = Dense(s_in, name=name, tie=key, weight_of=src, transposed=True, custom=is_custom)
             else:
                 node = Dense(s_out, name=name, tie=key, custom=is_custom,
-                             weight_of=src if how != "bias" else None, bias_of=src if how != "weight" else None)
+                             weight_of=src if how != "bias" else None,
+                             bias_of=src if how != "weight" else None)
         else:
             # A square layer can be reused right away; prefer it when ties are on.
             square = (ties or share_params) and draw(st.booleans(), label="square")
@@ -309,7 +311,8 @@ def architectures(
         gap: tuple[Node, ...] = (ReLU(),) if draw(st.booleans(), label="relu between") else ()
         again: Node
         if share_params and (not ties or draw(st.booleans(), label="share parameters, not the layer")):
-            again = Dense(w, weight_of="forced", bias_of="forced" if draw(st.booleans(), label="bias too") else None)
+            bias_too = draw(st.booleans(), label="bias too")
+            again = Dense(w, weight_of="forced", bias_of="forced" if bias_too else None)
         else:
             again = shared if repeat_in_container else Sequential((shared,))
         children = arch.root.children + (shared,) + gap + (again,)

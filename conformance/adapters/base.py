@@ -247,8 +247,9 @@ class Adapter:
                     return tied[node.tie]
                 n_in = None if arch.lazy else in_features[path]
                 if node.shares:
-                    sources = {k: tied[src] for k, src in (("weight", node.weight_of), ("bias", node.bias_of))
-                               if src is not None}
+                    pairs: tuple[tuple[Kind, str | None], ...] = (
+                        ("weight", node.weight_of), ("bias", node.bias_of))
+                    sources = {k: tied[src] for k, src in pairs if src is not None}
                     layer = self.make_sharing_dense(node.units, n_in, node, sources)
                 elif node.custom:
                     layer = self.make_custom_dense(node.units, n_in, node)
@@ -513,7 +514,8 @@ class Adapter:
         of ``facts.copy_ops`` (``deepcopy``: ``copy.deepcopy(model)``;
         ``clone_model``; ``split_merge``). An unknown ``op`` is a ``ValueError``."""
         if op not in self.facts.copy_ops:
-            raise ValueError(f"unknown copy operation {op!r} for {self.name}; known: {list(self.facts.copy_ops)}")
+            known = list(self.facts.copy_ops)
+            raise ValueError(f"unknown copy operation {op!r} for {self.name}; known: {known}")
         return self.copy_by(model, op)
 
     def copy_by(self, model: Model, op: str) -> Model:
@@ -539,7 +541,8 @@ class Adapter:
         self.require("in_memory_state")
         if mode not in self.facts.state_load_modes:
             raise ValueError(
-                f"unknown state load mode {mode!r} for {self.name}; known: {list(self.facts.state_load_modes)}"
+                f"unknown state load mode {mode!r} for {self.name}; "
+                f"known: {list(self.facts.state_load_modes)}"
             )
         return self.load_state_in_mode(model, state, mode)
 

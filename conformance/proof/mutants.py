@@ -632,6 +632,35 @@ def _untie_on_load() -> Patchers:
     return [_set(nn.Block, "load_state_dict", load_state_dict)]
 
 
+@_mutant("param-tie-broken-on-load", "tied.save-load-keeps-tie",
+         "loading weights gives a layer holding another layer's parameter (params=shared.params) "
+         "its own copy")
+def _untie_params_on_load() -> Patchers:
+    original = nn.Block.load_state_dict
+
+    def untie(root: nn.Block) -> None:
+        owner: dict[int, nn.Block] = {}
+        seen: set[int] = set()
+
+        def visit(block: nn.Block) -> None:
+            if id(block) in seen:
+                return  # a layer used twice is one layer: its tie is not this mutant's
+            seen.add(id(block))
+            for name, param in block.own_parameters():
+                if owner.setdefault(id(param), block) is not block:
+                    setattr(block, name, copy.deepcopy(param))
+            for _, child in block.named_children():
+                visit(child)
+
+        visit(root)
+
+    def load_state_dict(self: nn.Block, state: Any, strict: bool = True) -> Any:
+        untie(self)
+        return original(self, state, strict)
+
+    return [_set(nn.Block, "load_state_dict", load_state_dict)]
+
+
 @_mutant("repeated-layer-dropped", "tied.repeated-layer-kept",
          "Sequential.add silently ignores a layer it already holds (tf.keras 2's deduplication)")
 def _dedup() -> Patchers:
@@ -694,6 +723,98 @@ def _per_child() -> Patchers:
         return seq
 
     return [_set(nn, "save_model", save_model), _set(nn, "load_model", load_model)]
+
+
+# -- custom layers ----------------------------------------------------------------------
+
+
+@_mutant("build-weight-untracked", "custom.params-tracked",
+         "a user-defined layer's weight, created once the input shape is known, is not registered "
+         "(set past the block's attribute tracking)")
+def _untracked_build() -> Patchers:
+    from conformance.frameworks.reference.adapter import UserDense
+
+    def build(self: UserDense, in_features: int) -> None:
+        if "weight" not in self.__dict__:
+            weight = nn.Parameter("weight", (self.units, in_features), init=rinit.XavierUniform())
+            weight.infer_shape((self.units, in_features))
+            object.__setattr__(self, "weight", weight)
+
+    return [_set(UserDense, "build", build)]
+
+
+@_mutant("nested-name-loses-prefix", "custom.nested-names",
+         "a layer held by a user-defined block is named without its attribute's name "
+         "(the block's prefix dropped)")
+def _lost_prefix() -> Patchers:
+    def every_use(self: nn.Block, prefix: str = "") -> Iterator[tuple[str, nn.Parameter]]:
+        for n, p in self.own_parameters():
+            yield prefix + n, p
+        for n, c in self.named_children():
+            yield from c._every_use(prefix + n + "." if isinstance(self, nn.Sequential) else prefix)
+
+    return [_set(nn.Block, "_every_use", every_use)]
+
+
+# -- aliasing -------------------------------------------------------------------------
+
+
+@_mutant("copy-shares-params", "aliasing.copy-independent",
+         "copying a model gives a new structure over the source's parameter objects (a shallow merge)")
+def _shallow_copy() -> Patchers:
+    def deepcopy(self: nn.Block, memo: dict[int, Any]) -> nn.Block:
+        for _, param in self.named_parameters():
+            memo[id(param)] = param
+        new = self.__class__.__new__(self.__class__)
+        memo[id(self)] = new
+        for key, value in self.__dict__.items():
+            object.__setattr__(new, key, copy.deepcopy(value, memo))
+        return new
+
+    return [patch.object(nn.Block, "__deepcopy__", deepcopy, create=True)]
+
+
+def _adopting_load(*, live_state: bool, consume: bool = False) -> Patchers:
+    """``load_state_dict`` that adopts the state's arrays as the parameters'
+    storage (no copy); with ``live_state``, ``state_dict`` returns the
+    parameters' own arrays; with ``consume``, loading zeroes what it read."""
+    original = nn.Block.load_state_dict
+
+    def load_state_dict(self: nn.Block, state: Any, strict: bool = True) -> Any:
+        result = original(self, state, strict)
+        for name, param in self._every_use():
+            if name in state and isinstance(state[name], np.ndarray) and state[name].dtype == nn.DTYPE:
+                if consume:
+                    state[name][...] = 0
+                else:
+                    param.data = state[name]
+        return result
+
+    patches = [_set(nn.Block, "load_state_dict", load_state_dict)]
+    if live_state:
+        patches.append(_set(nn.Block, "state_dict",
+                            lambda self: OrderedDict((n, p.value()) for n, p in self._every_use())))
+    return patches
+
+
+@_mutant("load-adopts-state", "aliasing.load-leaves-state-unchanged",
+         "loading a state object adopts its arrays, so writing to the loaded model writes into the state")
+def _adopts() -> Patchers:
+    return _adopting_load(live_state=False)
+
+
+@_mutant("state-load-aliases-source", ("aliasing.load-state-independent",),
+         "state_dict returns the parameters' own arrays and loading adopts them: "
+         "the loaded model aliases its source")
+def _aliases_source() -> Patchers:
+    return _adopting_load(live_state=True)
+
+
+@_mutant("load-consumes-state", "aliasing.load-twice-same",
+         "loading moves the values out of the state object (zeroing what it read), "
+         "so a second load gets zeros")
+def _consumes() -> Patchers:
+    return _adopting_load(live_state=False, consume=True)
 
 
 # -- seeding --------------------------------------------------------------------------

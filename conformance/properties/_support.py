@@ -47,7 +47,8 @@ def build(adapter: Adapter, arch: Arch, seed: int, *, as_given: bool = False) ->
     example is rejected (the strategies never draw one there; this catches the
     chapter's explicit examples), and so is one sharing parameters between
     distinct layers, transposed, or holding user-defined layers where the
-    framework lacks ``param_sharing``, ``transposed_sharing`` or ``custom_layers``. Block names the framework documents as
+    framework lacks ``param_sharing``, ``transposed_sharing`` or ``custom_layers``.
+    Block names the framework documents as
     unacceptable (the chapter's 'block 0' under Keras 2's TF name scopes) are
     replaced as :func:`with_accepted_names` does: names do not change the
     structure the properties index. An architecture the framework refuses by a
@@ -56,7 +57,8 @@ def build(adapter: Adapter, arch: Arch, seed: int, *, as_given: bool = False) ->
     whether the run happened to draw one it refuses. ``as_given`` builds
     ``arch`` unchanged, for the clauses about what the framework makes of it."""
     caps = adapter.facts.capabilities
-    for needed, cap in ((arch.shares_params(), "param_sharing"), (arch.shares_transposed(), "transposed_sharing"),
+    for needed, cap in ((arch.shares_params(), "param_sharing"),
+                        (arch.shares_transposed(), "transposed_sharing"),
                         (arch.has_custom(), "custom_layers")):
         if needed and cap not in caps:
             reject()  # never drawn there (the strategies read the capabilities); an explicit example

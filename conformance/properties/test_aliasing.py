@@ -53,7 +53,9 @@ def _assert_independent(adapter, a, b, arch, aliased: bool, what: str, a_name: s
     for ref in arch.param_refs():
         pa, pb = adapter.param_at(a, *ref), adapter.param_at(b, *ref)
         if not aliased:
-            assert not adapter.same(pa, pb), f"{what}: the {ref[1]} at {ref[0]} of {b_name} is {a_name}'s object"
+            assert not adapter.same(pa, pb), (
+                f"{what}: the {ref[1]} at {ref[0]} of {b_name} is {a_name}'s object"
+            )
         before_b = adapter.read(pb)
         index, new = _mark(adapter, pa, f"{what}, {a_name}")
         seen = adapter.read(pb)[index]
@@ -100,7 +102,8 @@ def test_a_copy_is_independent_of_its_source(adapter, case, seed):
         what = f"copy by {op!r}"
         _assert_same_params(adapter, copy, source, arch, what)
         assert_shared(adapter, copy, arch, what)
-        _assert_independent(adapter, source, copy, arch, op in adapter.facts.aliasing, what, "the source", "the copy")
+        aliased = op in adapter.facts.aliasing
+        _assert_independent(adapter, source, copy, arch, aliased, what, "the source", "the copy")
     if not copied:
         reject()
 
@@ -161,7 +164,8 @@ def test_loading_leaves_its_input_unchanged(adapter, case, seeds_):
                 continue  # documented: the loaded model holds the state's arrays
             _disturb(adapter, loaded, arch, case)
             _assert_state_is(adapter, state, before,
-                             f"the state object after writing to and training the model loaded in mode {mode!r}")
+                             f"the state object after writing to and training the model "
+                             f"loaded in mode {mode!r}")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "weights"
         adapter.save_weights(source, path)
@@ -216,11 +220,11 @@ def test_loading_the_same_state_twice_gives_the_same_model(adapter, case, seeds_
     if "in_memory_state" in adapter.facts.capabilities:
         for mode in adapter.facts.state_load_modes:
             state = adapter.get_state(source)
-            check(lambda m, s=state, md=mode: adapter.load_state(m, s, md), f"loading one state object in mode {mode!r}",
-                  mode in adapter.facts.aliasing)
+            check(lambda m, s=state, md=mode: adapter.load_state(m, s, md),
+                  f"loading one state object in mode {mode!r}", mode in adapter.facts.aliasing)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "weights"
         adapter.save_weights(source, path)
         for mode in adapter.facts.load_modes:
-            check(lambda m, md=mode: adapter.load_weights(m, path, md), f"loading one weights file in mode {mode!r}",
-                  False)
+            check(lambda m, md=mode: adapter.load_weights(m, path, md),
+                  f"loading one weights file in mode {mode!r}", False)

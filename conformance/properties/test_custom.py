@@ -10,6 +10,7 @@ from conformance.arch import Arch, Dense, Sequential
 from conformance.properties._support import (
     assert_forward_is_function_of_params,
     assert_listing_is_each_parameter_once,
+    build,
     build_with,
     listed_names,
     with_accepted_names,
@@ -50,20 +51,32 @@ def test_user_defined_layers_parameters_are_tracked(adapter, case, seed):
     block MUST be listed once, in the state dict under its name with its
     value, found by lookup, reached by indexing, and used by the forward pass."""
     arch = with_accepted_names(adapter, case.arch)
-    model = build_with(adapter, arch, seed, case.values)
+    model = build(adapter, arch, seed)
+    for use in arch.dense_layers():
+        roles = sorted(k for k, _ in adapter.layer_params(adapter.block_at(model, use.path)))
+        assert roles == ["bias", "weight"], (
+            f"the {'user-defined' if use.node.custom else 'built-in'} layer at {use.path} holds "
+            f"{roles or 'no'} parameters; it creates a weight and a bias"
+        )
+    adapter.write_params(model, case.values)
     assert_listing_is_each_parameter_once(adapter, model, arch, weight_first=False)
     sd = dict(adapter.state_dict(model))
     for path, kind in arch.param_refs():
         p = adapter.param_at(model, path, kind)
         [name] = listed_names(adapter, model, [p])
-        assert name in sd, f"the {kind} at {path} is listed as {name!r}, which the state dict lacks ({sorted(sd)})"
-        assert np.array_equal(sd[name], adapter.read(p)), f"state dict value of {name!r} differs from the parameter"
+        assert name in sd, (
+            f"the {kind} at {path} is listed as {name!r}, which the state dict lacks ({sorted(sd)})"
+        )
+        assert np.array_equal(sd[name], adapter.read(p)), (
+            f"state dict value of {name!r} differs from the parameter"
+        )
         try:
             found = adapter.lookup(model, name)
         except KeyError as exc:
             raise AssertionError(f"lookup({name!r}) of the {kind} at {path} failed: {exc}") from exc
         assert adapter.same(found, p), f"lookup({name!r}) is not the {kind} reached by indexing {path}"
-    assert_forward_is_function_of_params(adapter, model, arch, case.x, "forward output with user-defined layers")
+    assert_forward_is_function_of_params(adapter, model, arch, case.x,
+                                         "forward output with user-defined layers")
 
 
 def _chains(arch: Arch):

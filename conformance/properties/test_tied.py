@@ -161,14 +161,15 @@ def test_gradient_of_a_tied_parameter_is_the_sum_over_uses(adapter, case, seed):
         got = adapter.grad(adapter.param_at(tied_model, *ref))
         assert got is not None, f"no gradient on {describe_sharing(arch, ref)}"
 
-        def part(table, pos):
+        def part(table, pos, kind=kind):
             v = table[(twin[pos.path], kind)]
             return v.T if pos.transposed else v
 
         want = sum(adapter.to_native(kind, part(split, pos)) for pos in positions)
         bound = sum(adapter.to_native(kind, part(tol, pos)) for pos in positions)
         assert_close(
-            got, want, bound, f"gradient of {describe_sharing(arch, ref)} vs the sum over its {len(positions)} uses"
+            got, want, bound,
+            f"gradient of {describe_sharing(arch, ref)} vs the sum over its {len(positions)} uses"
         )
 
 
@@ -215,7 +216,7 @@ def test_one_step_updates_a_tied_parameter_once(adapter, case, lr, seed):
 @property_settings
 @given(case=cases(TIED), steps=st.integers(2, 5), lr=st.floats(1e-3, 0.5), seed=seeds())
 @example(case=chapter_case(CHAPTER_TIED), steps=5, lr=0.5, seed=0)
-@example(case=chapter_case(MXNET_SHARED), steps=5, lr=0.5, seed=0).via("003 练习: train an MLP with a shared layer")
+@example(case=chapter_case(MXNET_SHARED), steps=5, lr=0.5, seed=0).via("003 练习: train a shared MLP")
 def test_training_keeps_the_tie(adapter, case, steps, lr, seed):
     """tied.training-keeps-tie: over several SGD steps the shared layer MUST stay
     one object, with equal gradients at every position, each step W - lr*g."""
@@ -247,7 +248,8 @@ def test_ties_survive_save_and_load(adapter, arch, seeds_, value):
 def _assert_writes_reach_every_position(adapter, model, arch, value, what: str) -> None:
     for ref, positions in arch.shared_params().items():
         index = (0, 0) if ref[1] == "weight" else (0,)
-        adapter.assign(adapter.param_at(model, positions[0].path, positions[0].kind), index, np.float32(value))
+        via = positions[0]
+        adapter.assign(adapter.param_at(model, via.path, via.kind), index, np.float32(value))
         for pos in positions[1:]:
             got = adapter.read(adapter.param_at(model, pos.path, pos.kind))[index]
             assert got == np.float32(value), (
@@ -275,7 +277,9 @@ def test_distinct_layers_share_only_what_they_share(adapter, case, value, seed):
         layer = adapter.block_at(model, use.path)
         src_path = (use.weight_ref if use.node.weight_of is not None else use.bias_ref)[0]
         source = adapter.block_at(model, src_path)
-        assert layer is not source, f"the layer at {use.path} is the object at {src_path}, not a layer of its own"
+        assert layer is not source, (
+            f"the layer at {use.path} is the object at {src_path}, not a layer of its own"
+        )
         for kind in ("weight", "bias"):
             mine = adapter.param_at(model, use.path, kind)
             theirs = adapter.param_at(model, src_path, kind)
@@ -298,7 +302,8 @@ def test_distinct_layers_share_only_what_they_share(adapter, case, value, seed):
                 f"a write of {new!r} into the own {kind} of the layer at {use.path} changed the {kind} of "
                 f"the layer at {src_path} from {before!r} to {after!r}"
             )
-    assert_forward_is_function_of_params(adapter, model, arch, case.x, "forward output with shared parameters")
+    assert_forward_is_function_of_params(adapter, model, arch, case.x,
+                                         "forward output with shared parameters")
 
 
 #: What the two repeated-layer clauses are about: a layer twice in one

@@ -6,7 +6,8 @@ leaves in forward order, each dense *use* reads the parameter objects it
 applies (:attr:`DenseUse.weight_ref`, ``bias_ref``: its layer's own, or those
 of the layer it shares with), and the backward pass walks the same list in
 reverse, adding into one gradient per parameter object (so a shared
-parameter's gradient is the sum over its uses, of either kind of sharing). Everything is float64, to be more precise than the float32
+parameter's gradient is the sum over its uses, of either kind of sharing).
+Everything is float64, to be more precise than the float32
 frameworks compared against it.
 
 ``params`` maps the keys of :meth:`Arch.param_refs` (``(path, kind)`` of the

@@ -192,6 +192,9 @@ class Block:
     because a tied layer sees two different inputs in one forward pass.
     """
 
+    _params: dict[str, Parameter]
+    _blocks: dict[str, Block]
+
     def __init__(self) -> None:
         object.__setattr__(self, "_params", {})
         object.__setattr__(self, "_blocks", {})

@@ -53,10 +53,13 @@ def test_each_intended_clause_selects_its_own_tests_only() -> None:
 
 
 def _snapshot() -> dict[tuple[str, str], Any]:
-    """Every attribute of the reference's modules and of the classes defined
+    """Every attribute of the reference's modules (its framework and its
+    adapter, which holds the user-defined layers) and of the classes defined
     there, by identity: what a patch may replace."""
+    from conformance.frameworks.reference import adapter as radapter
+
     out: dict[tuple[str, str], Any] = {}
-    for module in (nn, rinit):
+    for module in (nn, rinit, radapter):
         for name, value in vars(module).items():
             out[(module.__name__, name)] = value
             if isinstance(value, type) and value.__module__ == module.__name__:

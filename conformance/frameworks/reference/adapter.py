@@ -88,7 +88,15 @@ class UserBlock(nn.Block):
         return g
 
 
+#: Names a user-defined block cannot give a child: its attributes (a child is
+#: set as an attribute, so it would replace one), as torch reserves a Module's.
+_RESERVED = frozenset(dir(UserBlock)) | {"_params", "_blocks", "_tape", "_order"}
+
+
 class ReferenceAdapter(Adapter):
+    def block_name_ok(self, name: str) -> bool:
+        return super().block_name_ok(name) and name not in _RESERVED
+
     # -- building --
     def seed(self, seed: int) -> None:
         rinit.manual_seed(seed)
@@ -130,7 +138,7 @@ class ReferenceAdapter(Adapter):
         return block[index] if isinstance(block, nn.Sequential) else block.named_children()[index][1]
 
     def num_children(self, block: Block) -> int:
-        return len(block.named_children())
+        return len(block) if isinstance(block, nn.Sequential) else len(block.named_children())
 
     # -- parameters --
     def layer_params(self, layer: Block) -> list[tuple[str, Param]]:

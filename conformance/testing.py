@@ -60,7 +60,14 @@ from conformance.adapters.base import Adapter, NotApplicable, NotInstalled, Unin
 from conformance.arch import KINDS, Arch, Dense, Flatten, Kind, Path, ReLU, Sequential
 from conformance.profile import CAPABILITIES, Profile
 from conformance.reference import functional
-from conformance.strategies import CHAPTER_MLP, CHAPTER_TIED, TIED_ACROSS_BLOCKS
+from conformance.strategies import (
+    CHAPTER_MLP,
+    CHAPTER_TIED,
+    MXNET_SHARED,
+    NESTED_CUSTOM,
+    TIED_ACROSS_BLOCKS,
+    TIED_AUTOENCODER,
+)
 
 __all__ = [
     "CHECKS",
@@ -273,9 +280,9 @@ def _case(arch: Arch, seed: int, batch: int = 4) -> _Case:
     for attempt in range(100):
         rng = np.random.default_rng([seed, attempt])
         params: dict[tuple[Path, Kind], np.ndarray] = {}
-        for u in arch.dense_layers():
-            params[(u.path, "weight")] = rng.uniform(-1, 1, (u.node.units, u.in_features)).astype(np.float32)
-            params[(u.path, "bias")] = rng.uniform(-0.5, 0.5, u.node.units).astype(np.float32)
+        for ref, shape in arch.param_shapes().items():
+            scale = 1.0 if ref[1] == "weight" else 0.5
+            params[ref] = rng.uniform(-scale, scale, shape).astype(np.float32)
         x = rng.normal(size=(batch, arch.input_dim)).astype(np.float32)
         upstream = rng.normal(size=(batch, arch.output_dim)).astype(np.float32)
         kinks = functional.relu_inputs(arch, params, x)
@@ -1185,6 +1192,120 @@ def _seed(c: _Ctx) -> None:
     c.expect(
         not np.array_equal(a[w], other[w]), f"{_key(w)} after seed(5) and after seed(6)", "different", "equal"
     )
+
+
+@_check(
+    "custom-layers",
+    "with custom_layers, user-defined layers nested in user-defined blocks build, are indexed like "
+    "built-in ones (num_children, child), hold a weight and a bias in the profile's layout, and compute "
+    "the oracle's function and gradients after write_params",
+    "a user-defined block whose children cannot be reached by index, a custom layer in the wrong layout "
+    "or whose parameters are not the ones its forward uses",
+)
+def _custom_layers(c: _Ctx) -> None:
+    c.require("custom_layers")
+    ad = c.ad
+    arch = NESTED_CUSTOM
+    model = c.build(arch)
+    for path, node in arch.walk():
+        if isinstance(node, Sequential):
+            with c.attempt(f"num_children of the block at {path}"):
+                n = ad.num_children(ad.block_at(model, path))
+                c.expect(n == len(node.children), f"num_children of the block at {path}",
+                         len(node.children), n)
+    for u in arch.dense_layers():
+        with c.attempt(f"the parameters of the layer at {u.path}"):
+            got = {k: ad.shape(p) for k, p in ad.layer_params(ad.block_at(model, u.path))}
+            want = {k: c.native_shape(arch, u.path, k) for k in KINDS}
+            c.expect(got == want, f"layer_params shapes of the layer at {u.path}", want, got)
+    case = _case(arch, 101)
+    with c.attempt("write_params, forward and backward"):
+        ad.write_params(model, case.params)
+        fine = c.forward_ok("user-defined layers", model, arch, case.params, case.x)
+        if fine and "grad_slot" in c.facts.capabilities:
+            ad.zero_grad(model)
+            ad.backward(model, case.x, case.upstream)
+            c.grads_ok("user-defined layers", model, arch, case)
+
+
+@_check(
+    "param-sharing",
+    "with param_sharing, distinct layers built with another layer's parameters hold that very object "
+    "(param_at of both positions is one object, same()), are distinct layer objects, and compute the "
+    "oracle's function; with transposed_sharing too, the tied autoencoder",
+    "a sharing hook that copies the source's values instead of sharing the parameter, or that returns the "
+    "source layer itself",
+)
+def _param_sharing(c: _Ctx) -> None:
+    c.require("param_sharing")
+    ad = c.ad
+    archs = [MXNET_SHARED] + ([TIED_AUTOENCODER] if "transposed_sharing" in c.facts.capabilities else [])
+    for arch in archs:
+        what = _describe(arch)
+        model = c.build(arch)
+        for ref, positions in arch.shared_params().items():
+            first = ad.param_at(model, *ref)
+            for pos in positions[1:]:
+                c.expect(ad.same(ad.param_at(model, pos.path, pos.kind), first),
+                         f"{what}: the {pos.kind} at {pos.path}", f"the object at {ref[0]}", "another object")
+        for u in arch.dense_uses():
+            if u.node.shares:
+                src = u.weight_ref[0] if u.node.weight_of else u.bias_ref[0]
+                c.expect(ad.block_at(model, u.path) is not ad.block_at(model, src),
+                         f"{what}: the layer at {u.path}", f"a layer other than the one at {src}", "the same")
+        case = _case(arch, 111)
+        with c.attempt(f"{what}: write_params and forward"):
+            ad.write_params(model, case.params)
+            c.forward_ok(what, model, arch, case.params, case.x)
+
+
+@_check(
+    "state-round-trip",
+    "with in_memory_state, load_state(fresh, get_state(net), mode) restores every parameter exactly in "
+    "every state_load_modes entry, and state_arrays returns copies (writing into them changes nothing)",
+    "a get_state that returns values of another model, a load mode that is a no-op, state_arrays that "
+    "hands out the live arrays",
+)
+def _state_round_trip(c: _Ctx) -> None:
+    c.require("in_memory_state")
+    ad = c.ad
+    arch = NESTED
+    if not c.expect(bool(c.facts.state_load_modes), "state_load_modes", "at least one mode", "none"):
+        return
+    source = c.build(arch, seed=1)
+    case = _case(arch, 121)
+    ad.write_params(source, case.params)
+    state = ad.get_state(source)
+    for _, arr in ad.state_arrays(state):
+        arr[...] = 0  # copies: the model and the state must not see this
+    for mode in c.facts.state_load_modes:
+        with c.attempt(f"load_state in mode {mode!r}"):
+            loaded = ad.load_state(c.build(arch, seed=2), state, mode)
+            got = ad.read_params(loaded, arch)
+            for key, want in case.params.items():
+                c.close(f"mode {mode!r}: {_key(key)}", got[key], want, exact=True)
+
+
+@_check(
+    "copy",
+    "with model_copy, copy_model(net, op) for every copy_ops entry gives a model with the same parameters "
+    "exactly (an op the framework documents as refusing a kind of model may raise Unbuildable)",
+    "a copy hook that builds a fresh, default-initialised model instead of copying",
+)
+def _copy(c: _Ctx) -> None:
+    c.require("model_copy")
+    ad = c.ad
+    if not c.expect(bool(c.facts.copy_ops), "copy_ops", "at least one operation", "none"):
+        return
+    arch = NESTED
+    source = c.build(arch)
+    case = _case(arch, 131)
+    ad.write_params(source, case.params)
+    for op in c.facts.copy_ops:
+        with c.attempt(f"copy_model by {op!r}"):
+            got = ad.read_params(ad.copy_model(source, op), arch)
+            for key, want in case.params.items():
+                c.close(f"copy by {op!r}: {_key(key)}", got[key], want, exact=True)
 
 
 CHECK_NAMES = tuple(ch.name for ch in CHECKS)

@@ -8,6 +8,7 @@ to_native are made no-ops: the point of issue 11's item 4."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import sys
 import textwrap
@@ -21,6 +22,7 @@ from conformance.adapters.base import Index, Param
 from conformance.arch import Arch, Kind
 from conformance.frameworks.reference.adapter import ReferenceAdapter
 from conformance.profile import Profile
+from conformance.reference import nn
 from conformance.testing import CHECK_NAMES, ContractFailure, check_adapter
 
 
@@ -249,6 +251,35 @@ class CanonicalWrites(ReferenceAdapter):
         return v.T if v.ndim == 2 and v.shape[0] == v.shape[1] else v
 
 
+class UserBlockUnindexed(ReferenceAdapter):
+    """A user-defined block's children are not reachable by index."""
+
+    def num_children(self, block: Any) -> int:
+        return super().num_children(block) if isinstance(block, nn.Sequential) else 0
+
+
+class SharingCopiesValues(ReferenceAdapter):
+    """Gives a sharing layer a copy of the source's parameter (a tie by value)."""
+
+    def share_param(self, layer: Any, kind: Kind, param: Param) -> None:
+        super().share_param(layer, kind, copy.deepcopy(param))
+
+
+class StateLoadNoOp(ReferenceAdapter):
+    def load_state_in_mode(self, model: Any, state: Any, mode: str) -> Any:
+        return model
+
+
+class CopyIsFresh(ReferenceAdapter):
+    """'Copies' a model by building a fresh one of the same structure."""
+
+    def copy_by(self, model: Any, op: str) -> Any:
+        fresh = copy.deepcopy(model)
+        for _, p in fresh.named_parameters():
+            p.set_value(np.zeros_like(p.value()))
+        return fresh
+
+
 BROKEN: list[tuple[type[ReferenceAdapter], Profile | None, str]] = [
     (WrongDescribe, None, "identity"),
     (
@@ -282,6 +313,10 @@ BROKEN: list[tuple[type[ReferenceAdapter], Profile | None, str]] = [
     (InitializeEverything, None, "initialize"),
     (MixtureWithoutZeros, None, "initialize"),
     (SeedNoOp, None, "seed"),
+    (UserBlockUnindexed, None, "custom-layers"),
+    (SharingCopiesValues, None, "param-sharing"),
+    (StateLoadNoOp, None, "state-round-trip"),
+    (CopyIsFresh, None, "copy"),
 ]
 
 

@@ -200,11 +200,19 @@ def _bias_snapshot() -> Patchers:
 @_mutant("flat-names", "naming.unique-names",
          "a parameter's name keeps only its innermost block's name, so names collide under nesting")
 def _flat_names() -> Patchers:
+    return _naming_by(lambda block, prefix, child: child + ".")
+
+
+def _naming_by(child_prefix: Callable[[nn.Block, str, str], str]) -> Patchers:
+    """``Block._every_use`` (where every name is made) with the prefix of a
+    child's names computed by ``child_prefix(block, prefix, child_name)``
+    instead of ``prefix + child_name + "."``."""
+
     def every_use(self: nn.Block, prefix: str = "") -> Iterator[tuple[str, nn.Parameter]]:
         for n, p in self.own_parameters():
             yield prefix + n, p
         for n, c in self.named_children():
-            yield from c._every_use(n + ".")
+            yield from c._every_use(child_prefix(self, prefix, n))
 
     return [_set(nn.Block, "_every_use", every_use)]
 
@@ -219,13 +227,7 @@ def _names_ignored() -> Patchers:
 @_mutant("names-innermost-first", "naming.hierarchical",
          "a parameter's name lists its enclosing blocks innermost first")
 def _innermost_first() -> Patchers:
-    def every_use(self: nn.Block, prefix: str = "") -> Iterator[tuple[str, nn.Parameter]]:
-        for n, p in self.own_parameters():
-            yield prefix + n, p
-        for n, c in self.named_children():
-            yield from c._every_use(n + "." + prefix)
-
-    return [_set(nn.Block, "_every_use", every_use)]
+    return _naming_by(lambda block, prefix, child: child + "." + prefix)
 
 
 @_mutant("lookup-returns-copy", "naming.lookup-by-name",
@@ -747,13 +749,10 @@ def _untracked_build() -> Patchers:
          "a layer held by a user-defined block is named without its attribute's name "
          "(the block's prefix dropped)")
 def _lost_prefix() -> Patchers:
-    def every_use(self: nn.Block, prefix: str = "") -> Iterator[tuple[str, nn.Parameter]]:
-        for n, p in self.own_parameters():
-            yield prefix + n, p
-        for n, c in self.named_children():
-            yield from c._every_use(prefix + n + "." if isinstance(self, nn.Sequential) else prefix)
+    def child_prefix(block: nn.Block, prefix: str, child: str) -> str:
+        return prefix + child + "." if isinstance(block, nn.Sequential) else prefix
 
-    return [_set(nn.Block, "_every_use", every_use)]
+    return _naming_by(child_prefix)
 
 
 # -- aliasing -------------------------------------------------------------------------

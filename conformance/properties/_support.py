@@ -4,14 +4,14 @@ the values involved."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 
 import numpy as np
 from hypothesis import reject
 
 from conformance.adapters.base import Adapter, Model, Param, Unbuildable
-from conformance.arch import Arch, Kind, Node, Path, Sequential
+from conformance.arch import Arch, DenseUse, Kind, Node, ParamRef, Path, Sequential
 from conformance.reference import functional
 
 Values = dict[tuple[Path, Kind], np.ndarray]
@@ -211,7 +211,34 @@ def assert_shared(adapter: Adapter, model: Model, arch: Arch, what: str) -> None
             )
 
 
-def describe_sharing(arch: Arch, ref: tuple[Path, str]) -> str:
-    """'the weight of the layer at (2,), shared by (2,), (4,) transposed' for messages."""
-    where = ", ".join(f"{p.path}{' transposed' if p.transposed else ''}" for p in arch.positions()[ref])  # type: ignore[index]
+def describe_sharing(arch: Arch, ref: ParamRef) -> str:
+    """'the weight of the layer at (2,), reached at (2,), (4,) transposed' for messages."""
+    where = ", ".join(f"{p.path}{' transposed' if p.transposed else ''}" for p in arch.positions()[ref])
     return f"the {ref[1]} of the layer at {ref[0]}, reached at {where}"
+
+
+def named_chains(arch: Arch) -> Iterator[tuple[DenseUse, list[str]]]:
+    """Each dense layer once, with the explicit names of its enclosing blocks
+    and of the layer itself, outermost first."""
+    for use in arch.dense_layers():
+        chain = [a.name for a in use.ancestors if a.name is not None]
+        if use.node.name is not None:
+            chain.append(use.node.name)
+        yield use, chain
+
+
+def assert_names_unique(adapter: Adapter, model: Model) -> None:
+    """The listed parameter names MUST be pairwise distinct."""
+    names = [n for n, _ in adapter.all_params(model)]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    assert not dupes, f"names listed more than once: {dupes}"
+
+
+def assert_named_through(name: str, chain: list[str], sep: str, what: str) -> None:
+    """``name``, split at ``sep``, MUST hold every name of ``chain`` as a
+    segment, in this order (other segments may come between)."""
+    segments = name.split(sep)
+    it = iter(segments)
+    assert all(any(seg == c for seg in it) for c in chain), (
+        f"{what} is named {name!r}; segments {segments} should contain {chain} in this order"
+    )

@@ -10,9 +10,12 @@ from conformance.arch import Arch, Dense, Sequential
 from conformance.properties._support import (
     assert_forward_is_function_of_params,
     assert_listing_is_each_parameter_once,
+    assert_named_through,
+    assert_names_unique,
     build,
     build_with,
     listed_names,
+    named_chains,
     with_accepted_names,
 )
 from conformance.strategies import (
@@ -79,15 +82,6 @@ def test_user_defined_layers_parameters_are_tracked(adapter, case, seed):
                                          "forward output with user-defined layers")
 
 
-def _chains(arch: Arch):
-    """(use, explicit names of its enclosing blocks and of the layer, outermost first)."""
-    for use in arch.dense_layers():
-        chain = [a.name for a in use.ancestors if a.name is not None]
-        if use.node.name is not None:
-            chain.append(use.node.name)
-        yield use, chain
-
-
 @pytest.mark.clause("custom.nested-names")
 @property_settings
 @given(case=cases(NAMED_CUSTOM), seed=seeds())
@@ -100,19 +94,12 @@ def test_names_run_through_user_defined_blocks(adapter, case, seed):
     layer's own name; all names MUST be distinct."""
     arch = with_accepted_names(adapter, case.arch)
     sep = adapter.facts.name_separator
-    assume(all(sep not in c for _, chain in _chains(arch) for c in chain))
+    assume(all(sep not in c for _, chain in named_chains(arch) for c in chain))
     model = build_with(adapter, arch, seed, case.values)
-    names = [n for n, _ in adapter.all_params(model)]
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    assert not dupes, f"names listed more than once: {dupes}"
-    for use, chain in _chains(arch):
+    assert_names_unique(adapter, model)
+    for use, chain in named_chains(arch):
         for kind in ("weight", "bias"):
             if use.ref(kind)[0] != use.path:
                 continue  # a shared parameter is named where its owner is
             [name] = listed_names(adapter, model, [adapter.param_at(model, use.path, kind)])
-            it = iter(name.split(sep))
-            in_order = all(any(seg == c for seg in it) for c in chain)
-            assert in_order, (
-                f"the {kind} of the layer at {use.path} is named {name!r}; its segments "
-                f"{name.split(sep)} should contain {chain} in this order"
-            )
+            assert_named_through(name, chain, sep, f"the {kind} of the layer at {use.path}")

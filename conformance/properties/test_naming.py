@@ -12,8 +12,11 @@ from hypothesis import strategies as st
 from conformance.arch import Arch, Dense, Sequential
 from conformance.properties._support import (
     assert_listing_is_each_parameter_once,
+    assert_named_through,
+    assert_names_unique,
     build,
     listed_names,
+    named_chains,
     with_accepted_names,
 )
 from conformance.strategies import (
@@ -62,19 +65,7 @@ def test_parameter_names_are_unique(adapter, arch, seed):
     """naming.unique-names: for any nesting and accepted block names, listed
     names MUST be pairwise distinct."""
     arch = with_accepted_names(adapter, arch)
-    model = build(adapter, arch, seed)
-    names = [n for n, _ in adapter.all_params(model)]
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    assert not dupes, f"names listed more than once: {dupes}"
-
-
-def _named_uses(arch: Arch):
-    """(use, explicit names of its enclosing blocks and of the layer, outermost first)."""
-    for use in arch.dense_layers():
-        chain = [a.name for a in use.ancestors if a.name is not None]
-        if use.node.name is not None:
-            chain.append(use.node.name)
-        yield use, chain
+    assert_names_unique(adapter, build(adapter, arch, seed))
 
 
 @pytest.mark.clause("naming.block-names")
@@ -86,9 +77,9 @@ def test_block_names_are_accepted_and_used(adapter, arch, seed):
     """naming.block-names: names with spaces, dashes and non-ASCII letters MUST
     be accepted, and MUST appear in the names of the parameters inside."""
     arch = with_accepted_names(adapter, arch)
-    assume(any(chain for _, chain in _named_uses(arch)))
+    assume(any(chain for _, chain in named_chains(arch)))
     model = build(adapter, arch, seed)
-    for use, chain in _named_uses(arch):
+    for use, chain in named_chains(arch):
         for kind in ("weight", "bias"):
             [name] = listed_names(adapter, model, [adapter.param_at(model, use.path, kind)])
             missing = [c for c in chain if c not in name]
@@ -107,17 +98,11 @@ def test_names_mirror_the_nesting(adapter, arch, seed):
     contain its enclosing blocks' names as segments, outermost first."""
     arch = with_accepted_names(adapter, arch)
     sep = adapter.facts.name_separator
-    assume(all(sep not in c for _, chain in _named_uses(arch) for c in chain))
+    assume(all(sep not in c for _, chain in named_chains(arch) for c in chain))
     model = build(adapter, arch, seed)
-    for use, chain in _named_uses(arch):
+    for use, chain in named_chains(arch):
         [name] = listed_names(adapter, model, [adapter.param_at(model, use.path, "weight")])
-        segments = name.split(sep)
-        it = iter(segments)
-        in_order = all(any(seg == c for seg in it) for c in chain)
-        assert in_order, (
-            f"weight at {use.path} is named {name!r}; "
-            f"segments {segments} should contain {chain} in this order"
-        )
+        assert_named_through(name, chain, sep, f"weight at {use.path}")
 
 
 @pytest.mark.clause("naming.lookup-by-name")

@@ -180,3 +180,51 @@ def test_whole_model_round_trip_keeps_ties(ad: TorchAdapter, tmp_path: Path) -> 
 def test_identity(ad: TorchAdapter) -> None:
     assert ad.version().startswith(torch.__version__.split("+")[0])
     assert ad.backend() is None
+
+
+def test_parameter_level_sharing_is_attribute_assignment(ad: TorchAdapter) -> None:
+    """Two distinct nn.Linear modules hold one Parameter (``b.weight = a.weight``):
+    listed once, gradients summed into it, and both layers stay layers of their own."""
+    arch = Arch(Sequential((Dense(4, tie="a"), ReLU(), Dense(4, weight_of="a"))), 4)
+    net = ad.build(arch)
+    assert net[0] is not net[2] and net[2].weight is net[0].weight
+    assert net[2].bias is not net[0].bias
+    assert [n for n, _ in net.named_parameters()] == ["0.weight", "0.bias", "2.bias"]
+    assert list(net.state_dict()) == ["0.weight", "0.bias", "2.weight", "2.bias"]
+
+
+def test_transposed_tie_applies_the_source_weight_transposed(ad: TorchAdapter) -> None:
+    arch = Arch(Sequential((Dense(3, tie="enc"), Dense(5, weight_of="enc", transposed=True))), 5)
+    net = ad.build(arch)
+    assert net[1].weight is net[0].weight
+    x = _x(cols=5)
+    w0, b0, b1 = (p.detach().numpy() for p in (net[0].weight, net[0].bias, net[1].bias))
+    np.testing.assert_allclose(ad.forward(net, x), (x @ w0.T + b0) @ w0 + b1, rtol=1e-5, atol=1e-6)
+
+
+def test_whole_model_with_user_defined_modules_round_trips(ad: TorchAdapter, tmp_path: Path) -> None:
+    """torch.save pickles a model by its classes' module and name: the
+    user-defined modules live at module level, so a whole model holding them
+    (and a transposed tie) loads with its tie kept."""
+    arch = Arch(Sequential((Dense(3, tie="enc", custom=True),
+                            Sequential((Dense(5, weight_of="enc", transposed=True),), custom=True)),
+                           custom=True), 5)
+    net = ad.build(arch)
+    ad.save_model(net, tmp_path / "m.pt")
+    back = ad.load_model(tmp_path / "m.pt")
+    x = _x(cols=5)
+    np.testing.assert_array_equal(ad.forward(back, x), ad.forward(net, x))
+    assert ad.same(ad.param_at(back, (1, 0), "weight"), ad.param_at(back, (0,), "weight"))
+
+
+def test_assign_load_breaks_a_parameter_level_tie(ad: TorchAdapter) -> None:
+    """The known deviation (pytorch/pytorch#188346) as torch 2.13 shows it:
+    copy loading keeps a Parameter shared by two modules, assign=True gives
+    each key its own Parameter. If a release fixes it, this test says so."""
+    arch = Arch(Sequential((Dense(4, tie="a"), ReLU(), Dense(4, weight_of="a"))), 4)
+    src, dst = ad.build(arch), ad.build(arch)
+    ad.load_state(dst, ad.get_state(src), "strict")
+    assert dst[2].weight is dst[0].weight
+    ad.load_state(dst, ad.get_state(src), "assign")
+    assert dst[2].weight is not dst[0].weight
+    assert dst[2].weight.data_ptr() == dst[0].weight.data_ptr() == src[0].weight.data_ptr()

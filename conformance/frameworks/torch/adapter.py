@@ -13,6 +13,7 @@ installed.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator
 from pathlib import Path as FsPath
 from typing import Any
@@ -30,7 +31,7 @@ from conformance.adapters.base import (
     Uninitialized,
     lazy_import,
 )
-from conformance.arch import Dense, Flatten, ReLU, Sequential
+from conformance.arch import Dense, Flatten, Kind, ReLU, Sequential
 
 #: torch, imported on first use only
 _torch = lazy_import("torch")
@@ -63,6 +64,11 @@ _LOAD_KWARGS: dict[str, dict[str, bool]] = {
 }
 
 
+#: the user-defined modules (conformance/frameworks/torch/modules.py, which
+#: imports torch at its top), imported on first use only
+_modules = lazy_import("conformance.frameworks.torch.modules")
+
+
 class TorchAdapter(Adapter):
     def block_name_ok(self, name: str) -> bool:
         # Module.add_module raises KeyError("attribute '...' already exists")
@@ -92,6 +98,27 @@ class TorchAdapter(Adapter):
             seq.add_module(name if name is not None else str(i), child)
         return seq
 
+    def make_custom_dense(self, units: int, in_features: int | None, node: Dense) -> Block:
+        if in_features is None:
+            raise ValueError("a user-defined layer needs its input width; lazy architectures have none")
+        return _modules().UserLinear(in_features, units)
+
+    def make_custom_block(self, node: Sequential, children: Iterator[tuple[str | None, Block]]) -> Block:
+        return _modules().UserBlock(children)
+
+    def share_param(self, layer: Block, kind: Kind, param: Param) -> None:
+        # Assigning a Parameter as a Module attribute registers it
+        # (nn.Module.__setattr__; torch.nn.parameter.Parameter's docs), so
+        # both layers hold the one object.
+        setattr(layer, kind, param)
+
+    def make_transposed_dense(self, units: int, in_features: int | None, node: Dense,
+                              sources: dict[Kind, Block]) -> Block:
+        layer = _modules().TransposedLinear(sources["weight"].weight, units)
+        if "bias" in sources:
+            layer.bias = sources["bias"].bias
+        return layer
+
     def make_relu(self, node: ReLU) -> Block:
         return _torch().nn.ReLU()
 
@@ -99,12 +126,16 @@ class TorchAdapter(Adapter):
         return _torch().nn.Flatten()
 
     def child(self, block: Block, index: int) -> Block:
+        if isinstance(block, _modules().UserBlock):
+            return getattr(block, block.order[index])  # a user-defined block: its attribute
         return block[index]  # net[2], rgnet[0][1][0]
 
     def num_children(self, block: Block) -> int:
         # len(nn.Sequential) counts positions, so a tied layer counts at each use.
         if isinstance(block, _torch().nn.Sequential):
             return len(block)
+        if isinstance(block, _modules().UserBlock):
+            return len(block.order)
         return len(list(block.children()))  # 0 for nn.Linear / nn.ReLU / nn.Flatten
 
     # -- parameters ------------------------------------------------------------
@@ -220,7 +251,9 @@ class TorchAdapter(Adapter):
                         "torch.nn.init cannot initialise a LazyLinear before its first forward "
                         "(ValueError on an UninitializedParameter); initialise after inference"
                     )
-            elif type(m) is not nn.Linear:  # the chapter's exact-type test, type(m) == nn.Linear
+            elif type(m) not in (nn.Linear, _modules().UserLinear, _modules().TransposedLinear):
+                # the chapter's exact-type test, type(m) == nn.Linear, naming
+                # the user-defined layers too, as their user would
                 return
             if init_w is not None:
                 init_w(m.weight)
@@ -262,6 +295,19 @@ class TorchAdapter(Adapter):
     def load_in_mode(self, model: Model, path: FsPath, mode: str) -> Model:
         torch = _torch()
         model.load_state_dict(torch.load(path, weights_only=True), **_LOAD_KWARGS[mode])
+        return model
+
+    def copy_by(self, model: Model, op: str) -> Model:
+        return copy.deepcopy(model)  # the one copy_ops entry, "deepcopy"
+
+    def get_state(self, model: Model) -> Any:
+        return model.state_dict()  # documented to hold references to the parameters, not copies
+
+    def state_arrays(self, state: Any) -> list[tuple[str, np.ndarray]]:
+        return [(k, v.detach().cpu().numpy().copy()) for k, v in state.items()]
+
+    def load_state_in_mode(self, model: Model, state: Any, mode: str) -> Model:
+        model.load_state_dict(state, **_LOAD_KWARGS[mode])
         return model
 
     def save_model(self, model: Model, path: FsPath) -> None:

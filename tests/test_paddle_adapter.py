@@ -208,3 +208,25 @@ def test_identity(ad: PaddleAdapter) -> None:
     assert ad.version() == paddle.__version__
     assert ad.backend() is None
 
+
+
+def test_parameter_level_sharing_is_add_parameter(ad: PaddleAdapter) -> None:
+    """Two distinct nn.Linear layers hold one Parameter (``add_parameter``):
+    listed once, a state_dict key at each layer, and copy loading keeps it."""
+    arch = Arch(Sequential((Dense(4, tie="a"), ReLU(), Dense(4, weight_of="a"))), 4)
+    net, other = ad.build(arch), ad.build(arch)
+    assert net[0] is not net[2] and net[2].weight is net[0].weight
+    assert [n for n, _ in net.named_parameters()] == ["0.weight", "0.bias", "2.bias"]
+    assert list(net.state_dict()) == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    ad.load_state(other, ad.get_state(net), "set_state_dict")
+    assert other[2].weight is other[0].weight
+    np.testing.assert_array_equal(other[0].weight.numpy(), net[0].weight.numpy())
+
+
+def test_transposed_tie_applies_the_source_weight_transposed(ad: PaddleAdapter) -> None:
+    arch = Arch(Sequential((Dense(3, tie="enc"), Dense(5, weight_of="enc", transposed=True))), 5)
+    net = ad.build(arch)
+    assert net[1].weight is net[0].weight
+    x = _x(cols=5)
+    w0, b0, b1 = (p.numpy() for p in (net[0].weight, net[0].bias, net[1].bias))
+    np.testing.assert_allclose(ad.forward(net, x), (x @ w0 + b0) @ w0.T + b1, rtol=1e-5, atol=1e-6)

@@ -20,6 +20,7 @@ installed.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from pathlib import Path as FsPath
 from typing import Any
@@ -36,10 +37,13 @@ from conformance.adapters.base import (
     Param,
     lazy_import,
 )
-from conformance.arch import Dense, Flatten, ReLU, Sequential
+from conformance.arch import Dense, Flatten, Kind, ReLU, Sequential
 
 #: paddle, imported on first use only
 _paddle = lazy_import("paddle")
+#: the user-defined layers (conformance/frameworks/paddle/layers.py, which
+#: imports paddle at its top), imported on first use only
+_layers = lazy_import("conformance.frameworks.paddle.layers")
 
 
 def _as_tensor(value: np.ndarray | float) -> Any:
@@ -92,6 +96,25 @@ class PaddleAdapter(Adapter):
             seq.add_sublayer(name if name is not None else str(i), child)
         return seq
 
+    def make_custom_dense(self, units: int, in_features: int | None, node: Dense) -> Block:
+        assert in_features is not None  # paddle has no lazy build (no_lazy_reason)
+        return _layers().UserLinear(in_features, units)
+
+    def make_custom_block(self, node: Sequential, children: Iterator[tuple[str | None, Block]]) -> Block:
+        return _layers().UserBlock(children)
+
+    def share_param(self, layer: Block, kind: Kind, param: Param) -> None:
+        # Layer.add_parameter(name, parameter): documented, and it may replace
+        # a parameter the layer already holds under that name.
+        layer.add_parameter(kind, param)
+
+    def make_transposed_dense(self, units: int, in_features: int | None, node: Dense,
+                              sources: dict[Kind, Block]) -> Block:
+        layer = _layers().TransposedLinear(sources["weight"].weight, units)
+        if "bias" in sources:
+            layer.add_parameter("bias", sources["bias"].bias)
+        return layer
+
     def make_relu(self, node: ReLU) -> Block:
         return _paddle().nn.ReLU()
 
@@ -101,6 +124,8 @@ class PaddleAdapter(Adapter):
     def child(self, block: Block, index: int) -> Block:
         if _translated(block):
             raise NotApplicable(_NO_STRUCTURE)
+        if isinstance(block, _layers().UserBlock):
+            return getattr(block, block.order[index])  # a user-defined block: its attribute
         return block[index]  # net[2], rgnet[0][1][0]
 
     def num_children(self, block: Block) -> int:
@@ -110,6 +135,8 @@ class PaddleAdapter(Adapter):
         # tied layer counts at each use.
         if isinstance(block, _paddle().nn.Sequential):
             return len(block)
+        if isinstance(block, _layers().UserBlock):
+            return len(block.order)
         return len(list(block.children()))  # 0 for nn.Linear / nn.ReLU / nn.Flatten
 
     # -- parameters ------------------------------------------------------------
@@ -204,7 +231,9 @@ class PaddleAdapter(Adapter):
         nn = _paddle().nn
 
         def fn(m: Any) -> None:
-            if type(m) is not nn.Linear:  # the exact-type test of Layer.apply's docs, type(m) == nn.Linear
+            # the exact-type test of Layer.apply's docs, type(m) == nn.Linear,
+            # naming the user-defined layers too, as their user would
+            if type(m) not in (nn.Linear, _layers().UserLinear, _layers().TransposedLinear):
                 return
             # A fresh initialiser object for each parameter.
             if weight is not None:
@@ -254,12 +283,28 @@ class PaddleAdapter(Adapter):
             raise KeyError(f"set_state_dict: missing keys {missing}, unexpected keys {unexpected}")
         return model
 
+    def copy_by(self, model: Model, op: str) -> Model:
+        return copy.deepcopy(model)  # the one copy_ops entry, "deepcopy"
+
+    def get_state(self, model: Model) -> Any:
+        return model.state_dict()  # name -> the layer's own Parameter objects
+
+    def state_arrays(self, state: Any) -> list[tuple[str, np.ndarray]]:
+        return [(k, np.array(v.numpy(), copy=True)) for k, v in state.items()]
+
+    def load_state_in_mode(self, model: Model, state: Any, mode: str) -> Model:
+        missing, unexpected = model.set_state_dict(state)  # the one mode, "set_state_dict"
+        if missing or unexpected:
+            raise KeyError(f"set_state_dict: missing keys {missing}, unexpected keys {unexpected}")
+        return model
+
     def save_model(self, model: Model, path: FsPath) -> None:
         # paddle.save refuses a Layer ("paddle do not support saving
         # `paddle.nn.Layer` object"); the documented whole-model format is
         # paddle.jit.save, which needs the input signature.
         paddle = _paddle()
-        linears = [m for m in model.sublayers(include_self=True) if isinstance(m, paddle.nn.Linear)]
+        kinds = (paddle.nn.Linear, _layers().UserLinear)
+        linears = [m for m in model.sublayers(include_self=True) if isinstance(m, kinds)]
         if not linears:
             raise NotApplicable(
                 "paddle.jit.save needs an InputSpec; this model has no Linear to read its width from"

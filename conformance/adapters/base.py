@@ -195,10 +195,13 @@ class Adapter:
         """The compute backend, for frameworks that have several."""
         return None
 
-    def block_name_ok(self, name: str) -> bool:
+    def block_name_ok(self, name: str, *, in_custom_block: bool = False) -> bool:
         """Whether the framework documents ``name`` as acceptable for a child
         block: by default, no forbidden character. Adapters add the names their
-        framework reserves (PyTorch: the container's own attribute names)."""
+        framework reserves (PyTorch: the container's own attribute names).
+        ``in_custom_block``: the child is set as an attribute of a user-defined
+        block (:meth:`make_custom_block`), where a name that is already an
+        attribute of every block cannot be a child's."""
         return not (set(name) & set(self.facts.forbidden_name_chars))
 
     def require(self, capability: str) -> None:

@@ -24,18 +24,19 @@ def with_accepted_names(adapter: Adapter, arch: Arch) -> Arch:
     are outside the clauses, the rest of the example is not. Drawing the names
     again instead would discard most examples where the rules are strict."""
 
-    def fix(node: Node, i: int, taken: set[str]) -> Node:
+    def fix(node: Node, i: int, taken: set[str], in_custom: bool) -> Node:
         if isinstance(node, Sequential):
             names = {c.name for c in node.children if c.name is not None}
-            node = replace(node, children=tuple(fix(c, j, names) for j, c in enumerate(node.children)))
-        if node.name is None or adapter.block_name_ok(node.name):
+            node = replace(node, children=tuple(
+                fix(c, j, names, node.custom) for j, c in enumerate(node.children)))
+        if node.name is None or adapter.block_name_ok(node.name, in_custom_block=in_custom):
             return node
         new = next(n for n in (f"block-{i}", *(f"block-{i}-{k}" for k in range(1, len(taken) + 2)))
                    if n not in taken)
         taken.add(new)
         return replace(node, name=new)
 
-    root = fix(arch.root, 0, set())
+    root = fix(arch.root, 0, set(), False)
     assert isinstance(root, Sequential)
     return Arch(root, arch.input_dim, arch.lazy)
 

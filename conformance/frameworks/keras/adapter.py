@@ -221,7 +221,7 @@ class KerasAdapter(Adapter):
         """Keras' major version (2 or 3), observed."""
         return _major()
 
-    def block_name_ok(self, name: str) -> bool:
+    def block_name_ok(self, name: str, *, in_custom_block: bool = False) -> bool:
         if not super().block_name_ok(name):
             return False
         if _major() < 3:

@@ -115,7 +115,7 @@ _LOAD_KWARGS: dict[str, dict[str, bool]] = {
 
 
 class GluonAdapter(Adapter):
-    def block_name_ok(self, name: str) -> bool:
+    def block_name_ok(self, name: str, *, in_custom_block: bool = False) -> bool:
         # Gluon generates a block's prefix from a per-name-scope counter of its
         # class ("dense0_", "dense1_", ...: the naming tutorial, "they will be
         # named with incrementing suffixes"). A caller-chosen prefix equal to a

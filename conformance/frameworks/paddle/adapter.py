@@ -80,6 +80,17 @@ class PaddleAdapter(Adapter):
     # *allocating* parameters whose shapes are already given.
     no_lazy_reason = "paddle.nn.Linear needs in_features at construction; paddle has no lazy Linear"
 
+    def block_name_ok(self, name: str, *, in_custom_block: bool = False) -> bool:
+        # Layer.add_sublayer (the built-in Sequential's) checks nothing: even
+        # the separator and Layer attribute names are accepted. A user-defined
+        # block sets each child as an attribute (Paddle's guide to custom
+        # layers), so there a name that is already an attribute of every Layer
+        # (`forward`, `training`, `__dict__`, ...) cannot name a child: the
+        # attribute wins when the block reads it back, or is replaced.
+        if not super().block_name_ok(name):
+            return False
+        return not (in_custom_block and hasattr(_layers().UserBlock(iter(())), name))
+
     # -- building --------------------------------------------------------------
     def seed(self, seed: int) -> None:
         _paddle().seed(seed)

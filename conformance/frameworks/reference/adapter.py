@@ -94,7 +94,7 @@ _RESERVED = frozenset(dir(UserBlock)) | {"_params", "_blocks", "_tape", "_order"
 
 
 class ReferenceAdapter(Adapter):
-    def block_name_ok(self, name: str) -> bool:
+    def block_name_ok(self, name: str, *, in_custom_block: bool = False) -> bool:
         return super().block_name_ok(name) and name not in _RESERVED
 
     # -- building --

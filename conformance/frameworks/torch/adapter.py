@@ -70,7 +70,7 @@ _modules = lazy_import("conformance.frameworks.torch.modules")
 
 
 class TorchAdapter(Adapter):
-    def block_name_ok(self, name: str) -> bool:
+    def block_name_ok(self, name: str, *, in_custom_block: bool = False) -> bool:
         # Module.add_module raises KeyError("attribute '...' already exists")
         # for a name that is already an attribute of the container
         # (`children`, `forward`, `training`, ...), besides "." and "".

@@ -13,6 +13,7 @@ import argparse
 import importlib.metadata
 import json
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -220,7 +221,6 @@ def _progress(started: float) -> Any:
 def cmd_bisect(args: argparse.Namespace) -> int:
     """Find the first release whose verdict differs (:mod:`conformance.bisect`)."""
     import importlib.metadata
-    import shutil
     import time
 
     from conformance import adapters as registry
@@ -303,6 +303,103 @@ def cmd_bisect(args: argparse.Namespace) -> int:
     print(bisect.render(doc))
     print(f"bisection: {json_path}\nsummary: {md_path}")
     return code
+
+
+def cmd_cross_version(args: argparse.Namespace) -> int:
+    """Files saved by each release loaded by each other (:mod:`conformance.crossversion`)."""
+    import time
+    from datetime import datetime, timezone
+
+    from conformance import adapters as registry
+    from conformance import crossversion, releases
+    from conformance.reporting import json_report
+
+    say = _progress(time.monotonic())
+    try:
+        profile = registry.adapter_class(args.framework).default_profile()
+    except registry.UnknownFramework as exc:
+        _err(f"error: {exc}")
+        return EXIT_USAGE
+    backends = sorted(profile.install.backends)
+    if (backends and args.backend not in backends) or (not backends and args.backend):
+        _err(f"error: --backend must be one of {', '.join(backends)}" if backends
+             else f"error: {args.framework} has no backends to choose from")
+        return EXIT_USAGE
+    versions = list(dict.fromkeys(args.versions))
+    for v in versions:
+        refusal = profile.install.refusal(v)
+        if refusal:
+            _err(f"error: cannot run {args.framework} {v}: {refusal}")
+            return EXIT_USAGE
+    envs = releases.Environments(Path(args.cache_dir), progress=say)
+    work = Path(args.cache_dir).expanduser() / "cross-version" / f"{profile.name}-{args.backend or 'none'}"
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    got: dict[str, releases.Env] = {}
+    problems: dict[str, str] = {}
+    for v in versions:
+        try:
+            env = envs.get(profile, v, args.backend)
+        except releases.InstallFailed as exc:
+            problems[v] = f"{v} did not install: {str(exc).splitlines()[0][:300]}"
+            say(problems[v])
+            continue
+        say(f"{v}: saving the networks")
+        log = work / f"save-{v}.log"
+        if env.run(["-m", "conformance.crossversion", "save", "--framework", profile.name,
+                    "--out", str(work / v)], log) or not (work / v / crossversion.MANIFEST).is_file():
+            problems[v] = f"{v} could not save: {log.read_text(errors='replace')[-600:]}"
+            say(problems[v])
+            continue
+        got[v] = env
+    tests = releases.clause_tests([crossversion.CLAUSE])
+    rows = []
+    for a in versions:
+        for b in versions:
+            row: dict[str, Any] = {"saved_by": a, "loaded_by": b, "promise": {}, "verdict": None, "evidence": None,
+                                   "checks": [], "breaks": [], "problem": problems.get(a) or problems.get(b)}
+            if a in got and b in got:
+                say(f"{a} -> {b}")
+                out = work / f"check-{a}-{b}.json"
+                log = work / f"check-{a}-{b}.log"
+                if got[b].run(["-m", "conformance.crossversion", "check", "--framework", profile.name,
+                               "--from", str(work / a), "--out", str(out)], log) or not out.is_file():
+                    row["problem"] = f"the check could not run: {log.read_text(errors='replace')[-600:]}"
+                else:
+                    checked = json.loads(out.read_text(encoding="utf-8"))
+                    row.update(promise=checked["promise"], checks=checked["checks"],
+                               breaks=crossversion.breaks(checked["checks"]))
+                try:
+                    obs = releases.run_catalogue(got[b], tests=tests, seed=args.seed, max_examples=args.max_examples,
+                                                 extra=["--checkpoints-from", str(work / a)])
+                    r = obs.results.get(crossversion.CLAUSE)
+                    if r is not None:
+                        from conformance.bisect import evidence
+
+                        row["verdict"], row["evidence"] = r["verdict"], evidence(r)
+                except releases.InstallFailed as exc:
+                    row["problem"] = str(exc)[:600]
+                say(f"{a} -> {b}: clause {row['verdict']}, weights {crossversion.summarise(row['checks'], 'weights')}"
+                    f", model {crossversion.summarise(row['checks'], 'model')}")
+            rows.append(row)
+    names = [profile.distribution, "tensorflow-cpu", "tensorflow", "jax", "jaxlib", "torch", "numpy", "h5py"]
+    doc = {
+        "framework": profile.name,
+        "backend": args.backend,
+        "versions": versions,
+        "environments": {v: releases.describe_installed(e.installed, names) for v, e in got.items()},
+        "settings": {"seed": args.seed, "max_examples": args.max_examples},
+        "timestamp": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "rows": rows,
+    }
+    stem = "-".join([profile.name, *([args.backend] if args.backend else [])])
+    out_dir = Path(args.report_dir)
+    json_report.write_atomic(out_dir / f"{stem}.json", json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
+    json_report.write_atomic(out_dir / f"{stem}.md", crossversion.render(doc))
+    print(crossversion.render(doc))
+    print(f"table: {out_dir / (stem + '.md')}")
+    return EXIT_OK
 
 
 def _autoload_disabled() -> bool:
@@ -444,6 +541,25 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--drop-envs", action="store_true",
                    help="delete the environments this bisection made once it is done")
     b.set_defaults(func=cmd_bisect)
+
+    x = sub.add_parser(
+        "cross-version",
+        help="load the files each release saves in each other release, and tabulate what breaks",
+        description="For every ordered pair (A, B) of the given releases, in an environment of each (cached, "
+        "as for bisect): A saves the chapter's networks (weights, whole models), B loads them, and the clause "
+        "serialisation.across-releases runs in B on A's files. Writes <framework>[-<backend>].json and .md.",
+        epilog=EXIT_CODES,
+        formatter_class=fmt,
+    )
+    x.add_argument("--framework", required=True, metavar="NAME")
+    x.add_argument("--backend", default=None, metavar="B")
+    x.add_argument("--versions", nargs="+", required=True, metavar="V", help="the releases, oldest first")
+    x.add_argument("--cache-dir", default=str(_default_cache()), metavar="DIR")
+    x.add_argument("--report-dir", default=os.path.join("reports", "cross-version"), metavar="DIR")
+    x.add_argument("--seed", type=int, default=0, metavar="S")
+    x.add_argument("--max-examples", type=int, default=20, metavar="N",
+                   help="examples of the clause's property per pair (default: %(default)s)")
+    x.set_defaults(func=cmd_cross_version)
 
     f = sub.add_parser(
         "frameworks",

@@ -190,7 +190,9 @@ def search(
     for clause in chosen:
         before = ends[0].verdict(clause)
         lo, hi = 0, len(releases) - 1
-        skipped: set[int] = {i for i, v in enumerate(releases) if v in probes and probes[v].status == "skipped"}
+        skipped: set[int] = {
+            i for i, v in enumerate(releases) if v in probes and probes[v].status == "skipped"
+        }
         while True:
             inside = [i for i in range(lo + 1, hi) if i not in skipped]
             if not inside:
@@ -209,23 +211,26 @@ def search(
         # A probed release outside (lo, hi) that contradicts a single change.
         returns = []
         for i, v in enumerate(releases):
-            p = probes.get(v)
-            if p is None or p.status != "ran" or p.verdict(clause) is None:
+            seen = probes.get(v)
+            if seen is None or seen.status != "ran" or seen.verdict(clause) is None:
                 continue
+            p = seen
             if (i < lo and p.verdict(clause) != before) or (i > hi and p.verdict(clause) == before):
                 returns.append(v)
         after = probes[releases[hi]].verdict(clause)
-        results.append({
-            "clause": clause,
-            "title": _title(probes, clause),
-            "before": before,
-            "after": after,
-            "last_before": releases[lo],
-            "first_after": releases[hi],
-            "status": "undecided" if undecided else "found",
-            "undecided": undecided,
-            "not_monotonic": returns,
-        })
+        results.append(
+            {
+                "clause": clause,
+                "title": _title(probes, clause),
+                "before": before,
+                "after": after,
+                "last_before": releases[lo],
+                "first_after": releases[hi],
+                "status": "undecided" if undecided else "found",
+                "undecided": undecided,
+                "not_monotonic": returns,
+            }
+        )
         where = f"first {after} in {releases[hi]} (last {before} in {releases[lo]})"
         progress(f"{clause}: {where}" + (f"; or in skipped {', '.join(undecided)}" if undecided else ""))
     return doc(results, chosen)
@@ -255,7 +260,13 @@ def errors(doc: Any) -> list[str]:
 
 
 def stem(doc: dict[str, Any]) -> str:
-    parts = ["bisect", doc["framework"], *([doc["backend"]] if doc.get("backend") else []), doc["from"], doc["to"]]
+    parts = [
+        "bisect",
+        doc["framework"],
+        *([doc["backend"]] if doc.get("backend") else []),
+        doc["from"],
+        doc["to"],
+    ]
     return "-".join(str(p) for p in parts)
 
 
@@ -308,18 +319,27 @@ def render(doc: dict[str, Any]) -> str:
         "",
     ]
     if doc["results"]:
-        out += ["| clause | last release of the old verdict | first release of the new verdict | notes |",
-                "|---|---|---|---|"]
+        out += [
+            "| clause | last release of the old verdict | first release of the new verdict | notes |",
+            "|---|---|---|---|",
+        ]
         for r in doc["results"]:
             notes = []
             if r["undecided"]:
                 notes.append(f"or in {', '.join(r['undecided'])} (skipped: did not install or run)")
             if r["not_monotonic"]:
                 notes.append(f"not monotonic: the old verdict again in {', '.join(r['not_monotonic'])}")
-            out.append(f"| `{r['clause']}` | {r['last_before']} ({r['before']}) | **{r['first_after']}** "
-                       f"({r['after']}) | {'; '.join(notes)} |")
+            out.append(
+                f"| `{r['clause']}` | {r['last_before']} ({r['before']}) | **{r['first_after']}** "
+                f"({r['after']}) | {'; '.join(notes)} |"
+            )
         out.append("")
-    out += ["## Probes", "", "| release | status | backend | verdicts | install / run (s) |", "|---|---|---|---|---|"]
+    out += [
+        "## Probes",
+        "",
+        "| release | status | backend | verdicts | install / run (s) |",
+        "|---|---|---|---|---|",
+    ]
     for p in doc["probes"]:
         fw = p.get("framework") or {}
         backend = " ".join(str(x) for x in (fw.get("backend"), fw.get("backend_version")) if x) or "-"
@@ -328,8 +348,10 @@ def render(doc: dict[str, Any]) -> str:
             said = said or f"{len(p['verdicts'])} clauses"
         else:
             said = f"skipped: {(p['reason'] or '').splitlines()[0][:160]}"
-        out.append(f"| {p['version']} | {p['status']} | {backend} | {said} | "
-                   f"{p['install_seconds']:g} / {p['run_seconds']:g} |")
+        out.append(
+            f"| {p['version']} | {p['status']} | {backend} | {said} | "
+            f"{p['install_seconds']:g} / {p['run_seconds']:g} |"
+        )
     out += ["", "## Evidence", ""]
     for p in doc["probes"]:
         for c, v in p["verdicts"].items():
@@ -338,8 +360,11 @@ def render(doc: dict[str, Any]) -> str:
                 text = v.get("counterexample") or v.get("message")
                 out += ["```", str(text).strip(), "```", ""]
     s = doc["settings"]
-    out += [f"Settings: seed {s['seed']}, {s['max_examples']} examples per property; "
-            f"took {doc['duration']:g} s ({doc['timestamp']}).", ""]
+    out += [
+        f"Settings: seed {s['seed']}, {s['max_examples']} examples per property; "
+        f"took {doc['duration']:g} s ({doc['timestamp']}).",
+        "",
+    ]
     return "\n".join(out)
 
 

@@ -246,13 +246,16 @@ def cmd_bisect(args: argparse.Namespace) -> int:
         if refusal:
             _err(f"error: cannot bisect {args.framework}: {refusal}")
             return EXIT_USAGE
-    source: releases.ReleaseSource = releases.FileIndex(Path(args.index)) if args.index else releases.PipIndex()
+    source: releases.ReleaseSource = (
+        releases.FileIndex(Path(args.index)) if args.index else releases.PipIndex()
+    )
     try:
         listed = releases.between(source.versions(profile.distribution), args.first, args.last, pre=args.pre)
     except (ValueError, releases.IndexError_) as exc:
         _err(f"error: {exc}")
         return EXIT_USAGE
-    say(f"{profile.distribution}: {len(listed)} releases from {args.first} to {args.last}: {', '.join(listed)}")
+    say(f"{profile.distribution}: {len(listed)} releases from {args.first} to {args.last}: "
+        + ", ".join(listed))
     envs = releases.Environments(Path(args.cache_dir), progress=say)
     made: list[Path] = []
 
@@ -280,22 +283,25 @@ def cmd_bisect(args: argparse.Namespace) -> int:
         conformance_version = importlib.metadata.version("param-conformance")
     except importlib.metadata.PackageNotFoundError:
         conformance_version = "unknown"
-    settings = {"seed": args.seed, "max_examples": args.max_examples, "catalogue_version": catalogue().version,
+    settings = {"seed": args.seed, "max_examples": args.max_examples,
+                "catalogue_version": catalogue().version,
                 "conformance_version": conformance_version}
-    common = dict(framework=profile.name, distribution=profile.distribution, backend=args.backend,
-                  first=args.first, last=args.last, releases=listed, pre=args.pre, index=source.describe(),
-                  settings=settings, started=started)
+    common: dict[str, Any] = {
+        "framework": profile.name, "distribution": profile.distribution, "backend": args.backend,
+        "first": args.first, "last": args.last, "releases": listed, "pre": args.pre,
+        "index": source.describe(), "settings": settings, "started": started,
+    }
     code = EXIT_OK
     try:
         found = bisect.search(listed, probe, args.clause or None, progress=say)
-        doc = bisect.document(found=found, outcome="found", **common)  # type: ignore[arg-type]
+        doc = bisect.document(found=found, outcome="found", **common)
     except bisect.Refused as exc:
         _err(f"refused: {exc}")
         code = EXIT_REFUSED
         if exc.doc is None:
             return code
         outcome = "ends-agree" if "do not differ" in str(exc) else "end-failed"
-        doc = bisect.document(found=exc.doc, outcome=outcome, message=str(exc), **common)  # type: ignore[arg-type]
+        doc = bisect.document(found=exc.doc, outcome=outcome, message=str(exc), **common)
     json_path, md_path = bisect.write(doc, Path(args.report_dir))
     if args.drop_envs:
         for path in made:
@@ -357,8 +363,10 @@ def cmd_cross_version(args: argparse.Namespace) -> int:
     rows = []
     for a in versions:
         for b in versions:
-            row: dict[str, Any] = {"saved_by": a, "loaded_by": b, "promise": {}, "verdict": None, "evidence": None,
-                                   "checks": [], "breaks": [], "problem": problems.get(a) or problems.get(b)}
+            row: dict[str, Any] = {
+                "saved_by": a, "loaded_by": b, "promise": {}, "verdict": None, "evidence": None,
+                "checks": [], "breaks": [], "problem": problems.get(a) or problems.get(b),
+            }
             if a in got and b in got:
                 say(f"{a} -> {b}")
                 out = work / f"check-{a}-{b}.json"
@@ -371,8 +379,10 @@ def cmd_cross_version(args: argparse.Namespace) -> int:
                     row.update(promise=checked["promise"], checks=checked["checks"],
                                breaks=crossversion.breaks(checked["checks"]))
                 try:
-                    obs = releases.run_catalogue(got[b], tests=tests, seed=args.seed, max_examples=args.max_examples,
-                                                 extra=["--checkpoints-from", str(work / a)])
+                    obs = releases.run_catalogue(
+                        got[b], tests=tests, seed=args.seed, max_examples=args.max_examples,
+                        extra=["--checkpoints-from", str(work / a)],
+                    )
                     r = obs.results.get(crossversion.CLAUSE)
                     if r is not None:
                         from conformance.bisect import evidence
@@ -380,8 +390,9 @@ def cmd_cross_version(args: argparse.Namespace) -> int:
                         row["verdict"], row["evidence"] = r["verdict"], evidence(r)
                 except releases.InstallFailed as exc:
                     row["problem"] = str(exc)[:600]
-                say(f"{a} -> {b}: clause {row['verdict']}, weights {crossversion.summarise(row['checks'], 'weights')}"
-                    f", model {crossversion.summarise(row['checks'], 'model')}")
+                weights = crossversion.summarise(row["checks"], "weights")
+                model = crossversion.summarise(row["checks"], "model")
+                say(f"{a} -> {b}: clause {row['verdict']}, weights {weights}, model {model}")
             rows.append(row)
     names = [profile.distribution, "tensorflow-cpu", "tensorflow", "jax", "jaxlib", "torch", "numpy", "h5py"]
     doc = {
@@ -516,8 +527,8 @@ def _parser() -> argparse.ArgumentParser:
         help="find the first release whose verdict on a clause differs",
         description="List the releases of a framework between two ends on the package index (pip's, PEP 440 "
         "order), run the clauses at each end in an environment of its own (cached), and binary-search to the "
-        "first release whose verdict differs. Without --clause, every clause whose verdict differs between the "
-        "ends. Writes bisect-<framework>[-<backend>]-<from>-<to>.json (schema: "
+        "first release whose verdict differs. Without --clause, every clause whose verdict differs "
+        "between the ends. Writes bisect-<framework>[-<backend>]-<from>-<to>.json (schema: "
         "conformance/reporting/bisect.schema.json) and .md into --report-dir.",
         epilog=EXIT_CODES,
         formatter_class=fmt,
@@ -525,12 +536,14 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--framework", required=True, metavar="NAME", help="framework to bisect")
     b.add_argument("--from", dest="first", required=True, metavar="OLD", help="the older release (an end)")
     b.add_argument("--to", dest="last", required=True, metavar="NEW", help="the newer release (an end)")
-    b.add_argument("--backend", default=None, metavar="B", help="the backend, where the framework has several")
+    b.add_argument("--backend", default=None, metavar="B",
+                   help="the backend, where the framework has several")
     b.add_argument("--clause", action="append", metavar="ID",
                    help="a clause to bisect (repeatable; default: every clause whose verdict differs)")
     b.add_argument("--pre", action="store_true", help="include pre-releases")
     b.add_argument("--index", default=None, metavar="FILE",
-                   help="read the releases from FILE (JSON: {distribution: [versions]}) instead of pip's index")
+                   help="read the releases from FILE (JSON: {distribution: [versions]}) instead of "
+                   "pip's index")
     b.add_argument("--cache-dir", default=str(_default_cache()), metavar="DIR",
                    help="where the environments are kept and reused (default: %(default)s)")
     b.add_argument("--report-dir", default=os.path.join("reports", "bisect"), metavar="DIR",
@@ -546,8 +559,9 @@ def _parser() -> argparse.ArgumentParser:
         "cross-version",
         help="load the files each release saves in each other release, and tabulate what breaks",
         description="For every ordered pair (A, B) of the given releases, in an environment of each (cached, "
-        "as for bisect): A saves the chapter's networks (weights, whole models), B loads them, and the clause "
-        "serialisation.across-releases runs in B on A's files. Writes <framework>[-<backend>].json and .md.",
+        "as for bisect): A saves the chapter's networks (weights, whole models), B loads them, and the "
+        "clause serialisation.across-releases runs in B on A's files. Writes "
+        "<framework>[-<backend>].json and .md.",
         epilog=EXIT_CODES,
         formatter_class=fmt,
     )

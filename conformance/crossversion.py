@@ -72,10 +72,12 @@ def _unkey(text: str) -> tuple[ArchPath, Kind]:
 def buildable(adapter: Adapter, arch: Arch) -> str | None:
     """Why ``adapter`` cannot build ``arch`` (a capability it lacks), or None."""
     caps = adapter.facts.capabilities
-    for needed, cap in ((arch.shares_params(), "param_sharing"),
-                        (arch.shares_transposed(), "transposed_sharing"),
-                        (arch.has_custom(), "custom_layers"),
-                        (arch.repeats_in_container(), "repeated_child")):
+    for needed, cap in (
+        (arch.shares_params(), "param_sharing"),
+        (arch.shares_transposed(), "transposed_sharing"),
+        (arch.has_custom(), "custom_layers"),
+        (arch.repeats_in_container(), "repeated_child"),
+    ):
         if needed and cap not in caps:
             return f"{adapter.name} {adapter.version()} has no {cap}"
     return None
@@ -115,8 +117,12 @@ def save(adapter: Adapter, out: Path) -> dict[str, Any]:
                 y = np.asarray(adapter.forward(model, x))
                 (out / name).mkdir(exist_ok=True)
                 adapter.save_weights(model, out / name / "weights")
-                entry.update(saved=True, x=x.tolist(), y=y.tolist(),
-                             values={_key(k): v.tolist() for k, v in values.items()})
+                entry.update(
+                    saved=True,
+                    x=x.tolist(),
+                    y=y.tolist(),
+                    values={_key(k): v.tolist() for k, v in values.items()},
+                )
             except NotApplicable as exc:
                 why = f"not buildable: {exc}"
             if entry["saved"] and "whole_model_save" in adapter.facts.capabilities:
@@ -158,25 +164,42 @@ def promised(adapter: Adapter, manifest: dict[str, Any], kind: str) -> str | Non
     if promise is None:
         return f"{adapter.name} documents no cross-release promise for {kind} files"
     if not promise.covers(saved, loaded):
-        return (f"{adapter.name} documents that releases {promise.loaded_by or 'any'} load the {kind} files of "
-                f"releases {promise.saved_by or 'any'} not newer than themselves; {saved} -> {loaded} is not covered")
+        return (
+            f"{adapter.name} documents that releases {promise.loaded_by or 'any'} load the {kind} files of "
+            f"releases {promise.saved_by or 'any'} not newer than themselves; "
+            f"{saved} -> {loaded} is not covered"
+        )
     return None
 
 
 Check = Callable[[], None]
 
 
-def checks(adapter: Adapter, directory: Path, entry: dict[str, Any], x: np.ndarray, *,
-           kinds: Sequence[str] = ("weights", "model"), seed: int = LOAD_SEED) -> list[tuple[str, str, Check]]:
+def checks(
+    adapter: Adapter,
+    directory: Path,
+    entry: dict[str, Any],
+    x: np.ndarray,
+    *,
+    kinds: Sequence[str] = ("weights", "model"),
+    seed: int = LOAD_SEED,
+) -> list[tuple[str, str, Check]]:
     """The checks of one saved case, as (kind, load mode, check) triples:
     each check raises ``AssertionError`` naming what breaks (a load that
     raises is one), or ``NotApplicable``."""
-    from conformance.properties._support import assert_close, assert_same_values, assert_shared, forward_tolerance
+    from conformance.properties._support import (
+        assert_close,
+        assert_same_values,
+        assert_shared,
+        forward_tolerance,
+    )
     from conformance.reference import functional
 
     arch = CASES[entry["case"]]
     values = saved_values(entry)
-    expected = functional.forward(arch, {k: v.astype(np.float64) for k, v in values.items()}, x.astype(np.float64))
+    expected = functional.forward(
+        arch, {k: v.astype(np.float64) for k, v in values.items()}, x.astype(np.float64)
+    )
     tol = forward_tolerance(adapter, arch, values, x)
     base = Path(directory) / entry["case"]
 
@@ -190,6 +213,7 @@ def checks(adapter: Adapter, directory: Path, entry: dict[str, Any], x: np.ndarr
     out: list[tuple[str, str, Check]] = []
     if "weights" in kinds:
         for mode in adapter.facts.load_modes:
+
             def weights(mode: str = mode) -> None:
                 fresh = build(adapter, arch, seed)
                 how = f"weights saved by {entry.get('saved_by', 'A')}, loaded in mode {mode!r}"
@@ -200,8 +224,10 @@ def checks(adapter: Adapter, directory: Path, entry: dict[str, Any], x: np.ndarr
                 except Exception as exc:
                     raise AssertionError(f"{how}: the load raised {_describe(exc)}") from exc
                 verify(model, how, params=True)
+
             out.append(("weights", mode, weights))
     if "model" in kinds and entry.get("model_saved") and "whole_model_save" in adapter.facts.capabilities:
+
         def model() -> None:
             how = f"the whole model saved by {entry.get('saved_by', 'A')}"
             try:
@@ -211,6 +237,7 @@ def checks(adapter: Adapter, directory: Path, entry: dict[str, Any], x: np.ndarr
             except Exception as exc:
                 raise AssertionError(f"{how}: the load raised {_describe(exc)}") from exc
             verify(loaded, how, params=False)
+
         out.append(("model", "load_model", model))
     return out
 
@@ -222,13 +249,27 @@ def check(adapter: Adapter, directory: Path) -> dict[str, Any]:
     for entry in manifest["cases"]:
         entry = {**entry, "saved_by": manifest["framework"]["version"]}
         if not entry["saved"]:
-            rows.append({"case": entry["case"], "kind": "weights", "mode": None, "status": "not-saved",
-                         "what": entry["reason"]})
+            rows.append(
+                {
+                    "case": entry["case"],
+                    "kind": "weights",
+                    "mode": None,
+                    "status": "not-saved",
+                    "what": entry["reason"],
+                }
+            )
             continue
         why = buildable(adapter, CASES[entry["case"]])
         if why:
-            rows.append({"case": entry["case"], "kind": "weights", "mode": None, "status": "not-buildable",
-                         "what": why})
+            rows.append(
+                {
+                    "case": entry["case"],
+                    "kind": "weights",
+                    "mode": None,
+                    "status": "not-buildable",
+                    "what": why,
+                }
+            )
             continue
         for kind, mode, run in checks(adapter, directory, entry, np.asarray(entry["x"], dtype=np.float32)):
             try:
@@ -240,13 +281,32 @@ def check(adapter: Adapter, directory: Path) -> dict[str, Any]:
                 status, what = "broken", " ".join(str(exc).split())[:800]
             except Exception as exc:  # a check that could not run: shown, never hidden
                 status, what = "error", _describe(exc)
-            rows.append({"case": entry["case"], "kind": kind, "mode": mode, "status": status, "what": what,
-                         "promised": promised(adapter, manifest, kind) is None})
+            rows.append(
+                {
+                    "case": entry["case"],
+                    "kind": kind,
+                    "mode": mode,
+                    "status": status,
+                    "what": what,
+                    "promised": promised(adapter, manifest, kind) is None,
+                }
+            )
         if entry.get("model_reason"):
-            rows.append({"case": entry["case"], "kind": "model", "mode": None, "status": "not-saved",
-                         "what": entry["model_reason"]})
-    return {"saved_by": manifest["framework"], "loaded_by": adapter.describe(),
-            "promise": {k: promised(adapter, manifest, k) for k in ("weights", "model")}, "checks": rows}
+            rows.append(
+                {
+                    "case": entry["case"],
+                    "kind": "model",
+                    "mode": None,
+                    "status": "not-saved",
+                    "what": entry["model_reason"],
+                }
+            )
+    return {
+        "saved_by": manifest["framework"],
+        "loaded_by": adapter.describe(),
+        "promise": {k: promised(adapter, manifest, k) for k in ("weights", "model")},
+        "checks": rows,
+    }
 
 
 # -- the table over pairs of releases (driven by `conformance cross-version`) -------------
@@ -283,17 +343,22 @@ def render(doc: dict[str, Any]) -> str:
         f"loads A's files ([checkpoints]); *clause*: the verdict of `{CLAUSE}` in B given A's files "
         f"(not applicable where nothing is promised).",
         "",
-        "| saved by A | loaded by B | promised (weights / model) | clause | weights | whole model | what breaks |",
+        "| saved by A | loaded by B | promised (weights / model) | clause | weights | whole model "
+        "| what breaks |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in doc["rows"]:
         prom = " / ".join("yes" if r["promise"].get(k) is None else "no" for k in ("weights", "model"))
-        what = "; ".join(r["breaks"][:4]) + (f"; ... ({len(r['breaks'])} in all)" if len(r["breaks"]) > 4 else "")
+        what = "; ".join(r["breaks"][:4]) + (
+            f"; ... ({len(r['breaks'])} in all)" if len(r["breaks"]) > 4 else ""
+        )
         if r.get("problem"):
             what = r["problem"]
-        out.append(f"| {r['saved_by']} | {r['loaded_by']} | {prom} | {r['verdict'] or '-'} | "
-                   f"{summarise(r['checks'], 'weights')} | {summarise(r['checks'], 'model')} | "
-                   f"{what.replace('|', '/') or '-'} |")
+        out.append(
+            f"| {r['saved_by']} | {r['loaded_by']} | {prom} | {r['verdict'] or '-'} | "
+            f"{summarise(r['checks'], 'weights')} | {summarise(r['checks'], 'model')} | "
+            f"{what.replace('|', '/') or '-'} |"
+        )
     out += ["", "Environments:", ""]
     for v, fw in doc["environments"].items():
         out.append(f"- {v}: " + ", ".join(f"{k} {x}" for k, x in fw.items()))

@@ -119,7 +119,8 @@ LAW_FAMILIES = ("uniform", "normal", "truncated_normal", "zeros")
 LAW_KEYS = ("family", "fan", "scale", "bound", "std", "mean", "doc")
 FANS = ("fan_in", "fan_out", "fan_avg")
 SECTIONS = (
-    "framework", "install", "checkpoints", "facts", "docs", "variants", "unsupported", "attributed", "deviations"
+    "framework", "install", "checkpoints", "facts", "docs", "variants", "unsupported", "attributed",
+    "deviations",
 )
 CHECKPOINT_KINDS = ("weights", "model")
 DEVIATION_KEYS = ("clause", "versions", "reason", "link", "backend")
@@ -233,7 +234,8 @@ class Install:
         """Every requirement of the pins matching ``version`` on ``backend``, in file order."""
         out: list[str] = []
         for p in self.pins:
-            if (p.backend is None or p.backend == backend) and (p.versions is None or version_in(version, p.versions)):
+            in_range = p.versions is None or version_in(version, p.versions)
+            if (p.backend is None or p.backend == backend) and in_range:
                 out += [r for r in p.requires if r not in out]
         return out
 
@@ -409,7 +411,7 @@ def _deviations(raw: Any, file: str) -> tuple[Deviation, ...]:
 
 
 def _string_map(raw: Any, file: str, where: str) -> dict[str, str]:
-    if not isinstance(raw, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in raw.items()):
+    if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
         raise ProfileError(file, where, "must map names to strings")
     return dict(raw)
 
@@ -421,7 +423,8 @@ def _install(raw: Any, file: str) -> Install:
         raise ProfileError(file, "install", "must be a table")
     extra = set(raw) - {"pins", "backends", "installable", "reason"}
     if extra:
-        raise ProfileError(file, "install", f"unknown keys {sorted(extra)}; allowed: pins, backends, installable, reason")
+        allowed = "pins, backends, installable, reason"
+        raise ProfileError(file, "install", f"unknown keys {sorted(extra)}; allowed: {allowed}")
     backends = raw.get("backends", {})
     if not isinstance(backends, dict):
         raise ProfileError(file, "install.backends", "must map each backend to its environment variables")
@@ -446,7 +449,8 @@ def _install(raw: Any, file: str) -> Install:
                 raise ProfileError(file, where, f"{r!r} is not a requirement: {exc}") from None
         backend = p.get("backend")
         if backend is not None and backend not in envs:
-            raise ProfileError(file, where, f"backend {backend!r} is not one of install.backends {sorted(envs)}")
+            raise ProfileError(
+                file, where, f"backend {backend!r} is not one of install.backends {sorted(envs)}")
         pins.append(Pin(_specifier(p.get("versions", "*"), file, where), backend, tuple(reqs)))
     return Install(tuple(pins), envs, installable, " ".join(str(raw.get("reason", "")).split()))
 
@@ -492,7 +496,8 @@ def parse_profile(text: str, file: str) -> Profile:
     facts = Facts(**_facts(raw.get("facts"), file, "facts", partial=False), docs=docs)
     checkpoints = _checkpoints(raw.get("checkpoints"), file)
     if "cross_version_checkpoints" in facts.capabilities and not checkpoints:
-        raise ProfileError(file, "facts.capabilities", "cross_version_checkpoints comes from a [checkpoints] table")
+        raise ProfileError(
+            file, "facts.capabilities", "cross_version_checkpoints comes from a [checkpoints] table")
     if checkpoints:  # a documented cross-release promise is the capability
         facts = dataclasses.replace(facts, capabilities=facts.capabilities | {"cross_version_checkpoints"})
     if "grad_slot" in facts.capabilities and facts.initial_grad is None:

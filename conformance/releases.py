@@ -122,8 +122,7 @@ def between(versions: Iterable[str], first: str, last: str, *, pre: bool = False
     if not lo < hi:
         raise ValueError(f"{first} is not older than {last}")
     return [
-        parsed[k] for k in sorted(parsed)
-        if lo <= k <= hi and (pre or not k.is_prerelease or k in (lo, hi))
+        parsed[k] for k in sorted(parsed) if lo <= k <= hi and (pre or not k.is_prerelease or k in (lo, hi))
     ]
 
 
@@ -150,7 +149,7 @@ def checkout() -> Path | None:
         info = json.loads(text)
         url = str(info.get("url", ""))
         if url.startswith("file://") and "dir_info" in info:
-            path = Path(url[len("file://"):])
+            path = Path(url[len("file://") :])
             if (path / "pyproject.toml").is_file():
                 return path
     return None
@@ -160,7 +159,11 @@ def fingerprint(root: Path) -> str:
     """A hash of what a wheel of ``root`` holds (the package, the catalogue,
     the project file): an environment built from another state reinstalls it."""
     h = hashlib.sha256()
-    files = [root / "pyproject.toml", *sorted((root / "conformance").rglob("*")), *sorted((root / "specs").rglob("*"))]
+    files = [
+        root / "pyproject.toml",
+        *sorted((root / "conformance").rglob("*")),
+        *sorted((root / "specs").rglob("*")),
+    ]
     for f in files:
         if f.is_file() and "__pycache__" not in f.parts and not f.name.endswith((".pyc", ".journal.jsonl")):
             h.update(str(f.relative_to(root)).encode())
@@ -208,8 +211,9 @@ class Env:
         env = {**os.environ, **self.environ}
         env.pop("PYTHONPATH", None)  # nothing from the caller's interpreter
         with open(log, "w", encoding="utf-8") as out:
-            proc = subprocess.run([str(self.python), *args], stdout=out, stderr=subprocess.STDOUT, env=env,
-                                  cwd=cwd, check=False)
+            proc = subprocess.run(
+                [str(self.python), *args], stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd, check=False
+            )
         return proc.returncode
 
 
@@ -288,7 +292,9 @@ class Environments:
         started = time.monotonic()
         self.progress(f"{name}: creating the venv and installing {' '.join(reqs)}")
         path.parent.mkdir(parents=True, exist_ok=True)
-        made = subprocess.run([sys.executable, "-m", "venv", str(path)], capture_output=True, text=True, check=False)
+        made = subprocess.run(
+            [sys.executable, "-m", "venv", str(path)], capture_output=True, text=True, check=False
+        )
         log = self.cache / f"{name}.install.log"
         if made.returncode == 0:
             code = env.run(["-m", "pip", "install", "--disable-pip-version-check", str(wheel), *reqs], log)
@@ -299,27 +305,51 @@ class Environments:
             reason = _tail(log)
             shutil.rmtree(path, ignore_errors=True)
             raise InstallFailed(f"pip could not install {' '.join(reqs)}: {reason}")
-        freeze = subprocess.run([str(env.python), "-m", "pip", "list", "--format", "json"], capture_output=True,
-                                text=True, check=False)
+        freeze = subprocess.run(
+            [str(env.python), "-m", "pip", "list", "--format", "json"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         listed = json.loads(freeze.stdout or "[]")
         env.installed = {d["name"]: d["version"] for d in listed}
         env.install_seconds = time.monotonic() - started
         shutil.move(str(log), str(path / "install.log"))
-        info = {"framework": profile.name, "version": version, "backend": backend, "requirements": reqs,
-                "installed": env.installed, "self": fp, "seconds": round(env.install_seconds, 1)}
+        info = {
+            "framework": profile.name,
+            "version": version,
+            "backend": backend,
+            "requirements": reqs,
+            "installed": env.installed,
+            "self": fp,
+            "seconds": round(env.install_seconds, 1),
+        }
         marker.write_text(json.dumps(info, indent=2), encoding="utf-8")
         return env
 
 
-def run_catalogue(env: Env, *, tests: Sequence[str] | None, seed: int, max_examples: int,
-                  extra: Sequence[str] = ()) -> Observation:
+def run_catalogue(
+    env: Env, *, tests: Sequence[str] | None, seed: int, max_examples: int, extra: Sequence[str] = ()
+) -> Observation:
     """``conformance run`` in ``env``, restricted to the property tests
     ``tests`` (by name; None for the whole catalogue); the report it writes.
     ``InstallFailed`` if the run left no report (the release cannot run the
     suite at all: an import error, a crash before planning)."""
     with tempfile.TemporaryDirectory(prefix="conformance-probe-") as tmp:
-        args = ["-m", "conformance.cli", "run", "--framework", env.framework, "--report-dir", tmp,
-                "--seed", str(seed), "--max-examples", str(max_examples), *extra]
+        args = [
+            "-m",
+            "conformance.cli",
+            "run",
+            "--framework",
+            env.framework,
+            "--report-dir",
+            tmp,
+            "--seed",
+            str(seed),
+            "--max-examples",
+            str(max_examples),
+            *extra,
+        ]
         if tests:
             args += ["-k", " or ".join(tests)]
         log = env.path / "last-run.log"
@@ -328,7 +358,9 @@ def run_catalogue(env: Env, *, tests: Sequence[str] | None, seed: int, max_examp
         seconds = time.monotonic() - started
         reports = sorted(Path(tmp).glob("conformance-*.json"))
         if not reports:
-            raise InstallFailed(f"`conformance run` in {env.path.name} wrote no report (exit {code}): {_tail(log)}")
+            raise InstallFailed(
+                f"`conformance run` in {env.path.name} wrote no report (exit {code}): {_tail(log)}"
+            )
         report = json.loads(reports[0].read_text(encoding="utf-8"))
     return Observation(report["framework"], {r["spec"]: r for r in report["results"]}, seconds, report)
 

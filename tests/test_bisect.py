@@ -17,8 +17,8 @@ from test_report_merge import report, result, save
 from conformance import bisect, cli, releases
 from conformance.bisect import Probe, Refused, search
 from conformance.profile import parse_profile
-from conformance.reporting import index_md, merge
 from conformance.reporting import html as page
+from conformance.reporting import index_md, merge
 
 REPORTS = Path(__file__).resolve().parents[1] / "reports"
 
@@ -28,20 +28,38 @@ REPORTS = Path(__file__).resolve().parents[1] / "reports"
 def test_releases_are_in_pep440_order_without_pre_releases() -> None:
     listed = ["3.10.0", "3.9.0", "3.0.0", "3.1.0rc1", "2.15.0", "3.1.0", "3.2.0.dev1", "3.0.0.post1", "junk"]
     assert releases.between(listed, "2.15.0", "3.10.0") == [
-        "2.15.0", "3.0.0", "3.0.0.post1", "3.1.0", "3.9.0", "3.10.0"]
+        "2.15.0",
+        "3.0.0",
+        "3.0.0.post1",
+        "3.1.0",
+        "3.9.0",
+        "3.10.0",
+    ]
     with_pre = releases.between(listed, "2.15.0", "3.10.0", pre=True)
-    assert with_pre == ["2.15.0", "3.0.0", "3.0.0.post1", "3.1.0rc1", "3.1.0", "3.2.0.dev1", "3.9.0", "3.10.0"]
+    assert with_pre == [
+        "2.15.0",
+        "3.0.0",
+        "3.0.0.post1",
+        "3.1.0rc1",
+        "3.1.0",
+        "3.2.0.dev1",
+        "3.9.0",
+        "3.10.0",
+    ]
 
 
 def test_an_end_named_explicitly_is_kept_even_as_a_pre_release() -> None:
     assert releases.between(["1.0", "1.1rc1", "1.1", "1.2"], "1.1rc1", "1.2") == ["1.1rc1", "1.1", "1.2"]
 
 
-@pytest.mark.parametrize(("first", "last", "problem"), [
-    ("2.0.0", "3.0.0", "2.0.0 is not a release"),
-    ("3.0.0", "2.15.0", "not older than"),
-    ("3.0.0", "3.0.0", "not older than"),
-])
+@pytest.mark.parametrize(
+    ("first", "last", "problem"),
+    [
+        ("2.0.0", "3.0.0", "2.0.0 is not a release"),
+        ("3.0.0", "2.15.0", "not older than"),
+        ("3.0.0", "3.0.0", "not older than"),
+    ],
+)
 def test_bad_ends_are_refused(first: str, last: str, problem: str) -> None:
     with pytest.raises(ValueError, match=problem):
         releases.between(["2.15.0", "3.0.0"], first, last)
@@ -62,23 +80,31 @@ class FakeRunner:
     """Verdicts by release, from a table; releases in ``broken`` will not install."""
 
     def __init__(self, table: dict[str, dict[str, str]], broken: Sequence[str] = ()) -> None:
-        self.table, self.broken, self.calls = table, set(broken), []
+        self.table, self.broken = table, set(broken)
+        self.calls: list[str] = []
 
     def __call__(self, version: str, clauses: Sequence[str] | None) -> Probe:
         self.calls.append(version)
         if version in self.broken:
             return Probe(version, "skipped", f"pip could not install x=={version}")
-        verdicts = {c: {"verdict": v, "expected": True, "title": c} for c, v in self.table[version].items()
-                    if clauses is None or c in clauses}
+        verdicts = {
+            c: {"verdict": v, "expected": True, "title": c}
+            for c, v in self.table[version].items()
+            if clauses is None or c in clauses
+        }
         return Probe(version, "ran", None, verdicts, {"name": "x", "version": version})
 
 
-def table(versions: Sequence[str], first_new: dict[str, str], *, old: str = "holds",
-          new: str = "violated") -> dict[str, dict[str, str]]:
+def table(
+    versions: Sequence[str], first_new: dict[str, str], *, old: str = "holds", new: str = "violated"
+) -> dict[str, dict[str, str]]:
     """Each clause is ``old`` before its first_new release and ``new`` from it on."""
     order = {v: i for i, v in enumerate(versions)}
-    return {v: {c: (new if order[v] >= order[f] else old) for c, f in first_new.items()} | {"same.clause": "holds"}
-            for v in versions}
+    return {
+        v: {c: (new if order[v] >= order[f] else old) for c, f in first_new.items()}
+        | {"same.clause": "holds"}
+        for v in versions
+    }
 
 
 VERSIONS = [f"1.{i}.0" for i in range(17)]
@@ -119,12 +145,17 @@ def test_a_skipped_release_where_the_change_may_be_leaves_it_undecided() -> None
     run = FakeRunner(table(versions, {"a.b": "1.3.0"}), broken=["1.2.0"])
     (r,) = search(versions, run, ["a.b"])["results"]
     assert (r["last_before"], r["first_after"], r["status"], r["undecided"]) == (
-        "1.1.0", "1.3.0", "undecided", ["1.2.0"])
+        "1.1.0",
+        "1.3.0",
+        "undecided",
+        ["1.2.0"],
+    )
 
 
 def test_ends_that_do_not_differ_are_refused_with_what_was_seen() -> None:
     run = FakeRunner(table(VERSIONS, {"a.b": "1.5.0"}))
-    with pytest.raises(Refused, match="do not differ: same.clause is holds at both 1.0.0 and 1.16.0") as exc:
+    said = r"do not differ: same\.clause is holds at both 1\.0\.0 and 1\.16\.0"
+    with pytest.raises(Refused, match=said) as exc:
         search(VERSIONS, run, ["same.clause"])
     assert run.calls == ["1.0.0", "1.16.0"]  # nothing between the ends was probed
     assert exc.value.doc is not None and len(exc.value.doc["probes"]) == 2
@@ -133,12 +164,12 @@ def test_ends_that_do_not_differ_are_refused_with_what_was_seen() -> None:
 
 
 def test_an_end_that_will_not_install_is_refused() -> None:
-    with pytest.raises(Refused, match="the end 1.0.0 could not be probed: pip could not install"):
+    with pytest.raises(Refused, match=r"the end 1\.0\.0 could not be probed: pip could not install"):
         search(VERSIONS, FakeRunner(table(VERSIONS, {"a.b": "1.5.0"}), broken=["1.0.0"]), ["a.b"])
 
 
 def test_an_unknown_clause_is_refused() -> None:
-    with pytest.raises(Refused, match="no verdict on no.such"):
+    with pytest.raises(Refused, match=r"no verdict on no\.such"):
         search(VERSIONS, FakeRunner(table(VERSIONS, {"a.b": "1.5.0"})), ["no.such"])
 
 
@@ -165,11 +196,25 @@ def test_progress_is_reported_while_it_runs() -> None:
 
 
 def document(found: dict[str, Any], outcome: str = "found", **over: Any) -> dict[str, Any]:
-    args: dict[str, Any] = dict(framework="x", distribution="x", backend="tensorflow", first=VERSIONS[0],
-                                last=VERSIONS[-1], releases=VERSIONS, pre=False, index="a fake index",
-                                settings={"seed": 0, "max_examples": 10, "catalogue_version": "1.0.0",
-                                          "conformance_version": "0.1.0"},
-                                found=found, outcome=outcome, started=0.0)
+    args: dict[str, Any] = dict(  # noqa: C408 - the keywords of bisect.document
+        framework="x",
+        distribution="x",
+        backend="tensorflow",
+        first=VERSIONS[0],
+        last=VERSIONS[-1],
+        releases=VERSIONS,
+        pre=False,
+        index="a fake index",
+        settings={
+            "seed": 0,
+            "max_examples": 10,
+            "catalogue_version": "1.0.0",
+            "conformance_version": "0.1.0",
+        },
+        found=found,
+        outcome=outcome,
+        started=0.0,
+    )
     args.update(over)
     return bisect.document(**args)
 
@@ -223,7 +268,9 @@ def test_an_environment_is_reused_and_refused_releases_are_not_installed(tmp_pat
     envs = releases.Environments(tmp_path, source=Path(__file__).resolve().parents[1])
     fp = releases.fingerprint(envs.source)  # type: ignore[arg-type]
     (tmp_path / "self" / fp).mkdir(parents=True)
-    (tmp_path / "self" / fp / "param_conformance-0.1.0-py3-none-any.whl").write_text("stands in for the wheel")
+    (tmp_path / "self" / fp / "param_conformance-0.1.0-py3-none-any.whl").write_text(
+        "stands in for the wheel"
+    )
     name, reqs = envs.key(profile, "1.5", "tf")
     assert reqs == ["x-dist==1.5", "numpy<2", "tensorflow-cpu==2.16.2"]
     assert envs.key(profile, "1.6", "tf")[0] != name and envs.key(profile, "1.5", "tf")[0] == name
@@ -242,7 +289,9 @@ def test_the_property_tests_of_a_clause_are_found_by_name() -> None:
     assert releases.clause_tests(["no.such-clause"]) == []
 
 
-def test_torch_other_than_the_local_wheel_is_refused_with_the_reason(capsys: pytest.CaptureFixture[str]) -> None:
+def test_torch_other_than_the_local_wheel_is_refused_with_the_reason(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     code = cli.main(["bisect", "--framework", "torch", "--from", "2.12.0", "--to", "2.13.0"])
     assert code == cli.EXIT_USAGE
     assert "only ==2.13.0 can be installed" in capsys.readouterr().err
@@ -253,14 +302,21 @@ def test_torch_other_than_the_local_wheel_is_refused_with_the_reason(capsys: pyt
 
 @pytest.fixture
 def fake_envs(monkeypatch: pytest.MonkeyPatch) -> FakeRunner:
-    run = FakeRunner(table(["2.15.0", "3.0.0", "3.0.1", "3.0.2"], {"tied.repeated-layer-kept": "3.0.0"},
-                           old="violated", new="holds"))
+    run = FakeRunner(
+        table(
+            ["2.15.0", "3.0.0", "3.0.1", "3.0.2"],
+            {"tied.repeated-layer-kept": "3.0.0"},
+            old="violated",
+            new="holds",
+        )
+    )
 
     def get(self: releases.Environments, profile: Any, version: str, backend: str | None) -> releases.Env:
         if version == "3.0.1":
             raise releases.InstallFailed("pip could not install keras==3.0.1")
-        return releases.Env(Path("/nonexistent") / version, profile.name, version, backend, [], {},
-                            {"keras": version})
+        return releases.Env(
+            Path("/nonexistent") / version, profile.name, version, backend, [], {}, {"keras": version}
+        )
 
     def run_catalogue(env: releases.Env, **kw: Any) -> releases.Observation:
         probe = run(env.version, None)
@@ -279,16 +335,36 @@ def test_the_command_bisects_writes_the_result_and_shows_progress(
     index = tmp_path / "index.json"
     index.write_text(json.dumps({"keras": ["3.0.2", "3.0.1", "3.0.0", "3.0.0rc1", "2.15.0", "2.14.0"]}))
     out = tmp_path / "bisect"
-    code = cli.main(["bisect", "--framework", "keras", "--backend", "tensorflow", "--from", "2.15.0",
-                     "--to", "3.0.2", "--index", str(index), "--report-dir", str(out),
-                     "--cache-dir", str(tmp_path / "cache")])
+    code = cli.main(
+        [
+            "bisect",
+            "--framework",
+            "keras",
+            "--backend",
+            "tensorflow",
+            "--from",
+            "2.15.0",
+            "--to",
+            "3.0.2",
+            "--index",
+            str(index),
+            "--report-dir",
+            str(out),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ]
+    )
     captured = capsys.readouterr()
     assert code == cli.EXIT_OK, captured.err
     doc = json.loads((out / "bisect-keras-tensorflow-2.15.0-3.0.2.json").read_text())
     assert doc["releases"] == ["2.15.0", "3.0.0", "3.0.1", "3.0.2"]  # no 3.0.0rc1
-    assert [(r["clause"], r["first_after"]) for r in doc["results"]] == [("tied.repeated-layer-kept", "3.0.0")]
+    assert [(r["clause"], r["first_after"]) for r in doc["results"]] == [
+        ("tied.repeated-layer-kept", "3.0.0")
+    ]
     assert bisect.errors(doc) == []
-    assert "probe 1: 2.15.0" in captured.err and "tied.repeated-layer-kept: first holds in 3.0.0" in captured.err
+    assert (
+        "probe 1: 2.15.0" in captured.err and "tied.repeated-layer-kept: first holds in 3.0.0" in captured.err
+    )
     assert "**3.0.0**" in captured.out
 
 
@@ -297,19 +373,40 @@ def test_the_command_refuses_ends_that_agree_and_says_so(
 ) -> None:
     index = tmp_path / "index.json"
     index.write_text(json.dumps({"keras": ["3.0.0", "3.0.1", "3.0.2"]}))
-    code = cli.main(["bisect", "--framework", "keras", "--backend", "tensorflow", "--from", "3.0.0",
-                     "--to", "3.0.2", "--index", str(index), "--report-dir", str(tmp_path / "b")])
+    code = cli.main(
+        [
+            "bisect",
+            "--framework",
+            "keras",
+            "--backend",
+            "tensorflow",
+            "--from",
+            "3.0.0",
+            "--to",
+            "3.0.2",
+            "--index",
+            str(index),
+            "--report-dir",
+            str(tmp_path / "b"),
+        ]
+    )
     assert code == cli.EXIT_REFUSED
     assert "refused: the ends do not differ" in capsys.readouterr().err
     doc = json.loads(next((tmp_path / "b").glob("*.json")).read_text())
     assert doc["outcome"] == "ends-agree" and doc["results"] == []
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["--framework", "keras", "--from", "2.15.0", "--to", "3.0.2"], "needs --backend, one of jax, tensorflow, torch"),
-    (["--framework", "paddle", "--backend", "x", "--from", "2.6.2", "--to", "3.3.1"], "has no backends"),
-    (["--framework", "nope", "--from", "1", "--to", "2"], "unknown framework"),
-])
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["--framework", "keras", "--from", "2.15.0", "--to", "3.0.2"],
+            "needs --backend, one of jax, tensorflow, torch",
+        ),
+        (["--framework", "paddle", "--backend", "x", "--from", "2.6.2", "--to", "3.3.1"], "has no backends"),
+        (["--framework", "nope", "--from", "1", "--to", "2"], "unknown framework"),
+    ],
+)
 def test_usage_errors(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["bisect", *argv]) == cli.EXIT_USAGE
     assert message in capsys.readouterr().err
@@ -323,11 +420,18 @@ def test_what_changed_names_the_first_release_a_bisection_found(tmp_path: Path) 
     d.mkdir()
     for version, verdict in (("2.15.0", "violated"), ("3.0.5", "holds")):
         save(d, report("keras", version, "tensorflow", [result("tied.flip", verdict)]))
-    run = FakeRunner(table(["2.15.0", "3.0.0", "3.0.1", "3.0.5"], {"tied.flip": "3.0.1"}, old="violated",
-                           new="holds"))
+    run = FakeRunner(
+        table(["2.15.0", "3.0.0", "3.0.1", "3.0.5"], {"tied.flip": "3.0.1"}, old="violated", new="holds")
+    )
     found = search(["2.15.0", "3.0.0", "3.0.1", "3.0.5"], run, ["tied.flip"])
-    doc = document(found, framework="keras", distribution="keras", first="2.15.0", last="3.0.5",
-                   releases=["2.15.0", "3.0.0", "3.0.1", "3.0.5"])
+    doc = document(
+        found,
+        framework="keras",
+        distribution="keras",
+        first="2.15.0",
+        last="3.0.5",
+        releases=["2.15.0", "3.0.0", "3.0.1", "3.0.5"],
+    )
     bisect.write(doc, d / "bisect")
     m = merge.merge(merge.load_dir(d))
     (ch,) = m.changes
@@ -346,7 +450,7 @@ def test_a_bad_bisection_file_is_named_and_nothing_merges(tmp_path: Path) -> Non
     (d / "bisect").mkdir(parents=True)
     save(d, report("keras", "3.0.5", "tensorflow", [result("tied.flip")]))
     (d / "bisect" / "bisect-keras-1-2.json").write_text('{"schema_version": "1.0"}')
-    with pytest.raises(merge.BadInput, match="bisect-keras-1-2.json: does not match the bisection schema"):
+    with pytest.raises(merge.BadInput, match=r"bisect-keras-1-2\.json: does not match the bisection schema"):
         merge.load_dir(d)
 
 

@@ -21,7 +21,8 @@ PROMISE = '\n[checkpoints]\nweights = {saved_by = "*", loaded_by = "*", doc = "a
 def test_a_promise_covers_older_or_same_releases_in_its_ranges() -> None:
     text = REFERENCE_PROFILE.read_text() + (
         '\n[checkpoints]\nweights = {saved_by = "*", loaded_by = ">=3", doc = "x"}\n'
-        'model = {saved_by = ">=2.13", loaded_by = ">=3", doc = "y"}\n')
+        'model = {saved_by = ">=2.13", loaded_by = ">=3", doc = "y"}\n'
+    )
     p = parse_profile(text, "p.toml")
     assert "cross_version_checkpoints" in p.facts.capabilities
     w, m = p.checkpoints["weights"], p.checkpoints["model"]
@@ -30,18 +31,23 @@ def test_a_promise_covers_older_or_same_releases_in_its_ranges() -> None:
     assert m.covers("2.15.0", "3.15.1") and not m.covers("2.12.0", "3.0.0")
 
 
-@pytest.mark.parametrize(("table", "problem"), [
-    ('weights = {saved_by = "*", loaded_by = "*"}', "saved_by = range, loaded_by = range, doc"),
-    ('weights = {saved_by = "*", loaded_by = "*", doc = ""}', "needs the documentation"),
-    ('optimizer = {saved_by = "*", loaded_by = "*", doc = "x"}', "must be a table of weights, model"),
-])
+@pytest.mark.parametrize(
+    ("table", "problem"),
+    [
+        ('weights = {saved_by = "*", loaded_by = "*"}', "saved_by = range, loaded_by = range, doc"),
+        ('weights = {saved_by = "*", loaded_by = "*", doc = ""}', "needs the documentation"),
+        ('optimizer = {saved_by = "*", loaded_by = "*", doc = "x"}', "must be a table of weights, model"),
+    ],
+)
 def test_a_malformed_promise_is_refused(table: str, problem: str) -> None:
     with pytest.raises(ProfileError, match=problem):
         parse_profile(REFERENCE_PROFILE.read_text() + f"\n[checkpoints]\n{table}\n", "p.toml")
 
 
 def test_the_capability_comes_only_from_a_promise() -> None:
-    text = REFERENCE_PROFILE.read_text().replace('capabilities = [', 'capabilities = [\n    "cross_version_checkpoints",', 1)
+    text = REFERENCE_PROFILE.read_text().replace(
+        "capabilities = [", 'capabilities = [\n    "cross_version_checkpoints",', 1
+    )
     with pytest.raises(ProfileError, match="comes from a \\[checkpoints\\] table"):
         parse_profile(text, "p.toml")
 
@@ -66,8 +72,22 @@ def test_check_records_each_case_and_mode(tmp_path: Path) -> None:
 
 def _run(tmp_path: Path, *extra: str) -> dict:
     out = tmp_path / "reports"
-    code = cli.main(["run", "--framework", "reference", "--report-dir", str(out), "--max-examples", "5",
-                     "--seed", "3", "-k", "test_files_of_another_release", *extra])
+    code = cli.main(
+        [
+            "run",
+            "--framework",
+            "reference",
+            "--report-dir",
+            str(out),
+            "--max-examples",
+            "5",
+            "--seed",
+            "3",
+            "-k",
+            "test_files_of_another_release",
+            *extra,
+        ]
+    )
     assert code in (cli.EXIT_OK, cli.EXIT_UNEXPECTED)
     report = json.loads(next(out.glob("conformance-*.json")).read_text())
     return {r["spec"]: r for r in report["results"]}[crossversion.CLAUSE]
@@ -91,4 +111,6 @@ def test_the_clause_is_decided_only_given_another_release_s_files(tmp_path: Path
         case["values"][key][0][0] += 0.5
     manifest.write_text(json.dumps(doc))
     broken = _run(tmp_path / "4", "--profile", str(profile), "--checkpoints-from", str(tmp_path / "saved"))
-    assert broken["verdict"] == "violated" and "entries differ" in (broken["evidence"]["message"] or ""), broken
+    assert broken["verdict"] == "violated" and "entries differ" in (broken["evidence"]["message"] or ""), (
+        broken
+    )

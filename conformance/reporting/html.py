@@ -259,7 +259,8 @@ def _first_release(ch: Any) -> str:
     what the tested versions bound it by."""
     b = ch.bisected
     if b is None:
-        return f'<span class="muted">after {e(ch.before_version)}, by {e(ch.after_version)} (not bisected)</span>'
+        return (f'<span class="muted">after {e(ch.before_version)}, by {e(ch.after_version)} '
+                "(not bisected)</span>")
     extra = f" or skipped {e(', '.join(b.undecided))}" if b.undecided else ""
     return f'<strong class="first-release">{e(b.first_after)}</strong>{extra} <small>({e(b.file)})</small>'
 
@@ -423,8 +424,8 @@ deviation covers all versions)</span>
 <section id="changes">
 <h2>What changed</h2>
 <p class="lead">Clauses whose verdict differs between consecutive tested versions of one framework on one
-backend (versions in PEP 440 order); where a bisection in <code>bisect/</code> (<code>conformance bisect</code>)
-covers the change, the exact first release whose verdict differs.</p>
+backend (versions in PEP 440 order); where a bisection in <code>bisect/</code>
+(<code>conformance bisect</code>) covers the change, the exact first release whose verdict differs.</p>
 {_changes(m)}
 </section>
 <section id="documents">

@@ -13,6 +13,7 @@ import argparse
 import importlib.metadata
 import json
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -26,6 +27,7 @@ EXIT_UNEXPECTED = 1
 EXIT_USAGE = 2
 EXIT_NOT_INSTALLED = 3
 EXIT_BAD_INPUT = 4
+EXIT_REFUSED = 5
 
 EXIT_CODES = """\
 exit status:
@@ -36,10 +38,18 @@ exit status:
   3  the framework is registered but not installed (report: matplotlib is not installed)
   4  report: a file in DIR is not a mergeable report, two report the same framework
      version and backend, or DIR holds none; nothing is written
+  5  bisect: refused (the ends do not differ on the clauses, or an end will not
+     install or run); the observations are written all the same
 """
 
 # What `run` collects; the suite's own tests point it at synthetic properties.
 TARGET: list[str] = ["--pyargs", "conformance.properties"]
+
+
+def _default_cache() -> Path:
+    from conformance.releases import DEFAULT_CACHE
+
+    return DEFAULT_CACHE
 
 
 def _package_dir() -> Path:
@@ -198,6 +208,211 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _progress(started: float) -> Any:
+    import time
+
+    def say(line: str) -> None:
+        elapsed = int(time.monotonic() - started)
+        print(f"[{elapsed // 60:02d}:{elapsed % 60:02d}] {line}", file=sys.stderr, flush=True)
+
+    return say
+
+
+def cmd_bisect(args: argparse.Namespace) -> int:
+    """Find the first release whose verdict differs (:mod:`conformance.bisect`)."""
+    import importlib.metadata
+    import time
+
+    from conformance import adapters as registry
+    from conformance import bisect, releases
+    from conformance.spec import catalogue
+
+    started = time.monotonic()
+    say = _progress(started)
+    try:
+        profile = registry.adapter_class(args.framework).default_profile()
+    except registry.UnknownFramework as exc:
+        _err(f"error: {exc}")
+        return EXIT_USAGE
+    backends = sorted(profile.install.backends)
+    if backends and args.backend not in backends:
+        _err(f"error: {args.framework} needs --backend, one of {', '.join(backends)}")
+        return EXIT_USAGE
+    if not backends and args.backend:
+        _err(f"error: {args.framework} has no backends to choose from (its profile's [install] names none)")
+        return EXIT_USAGE
+    for end in (args.first, args.last):
+        refusal = profile.install.refusal(end)
+        if refusal:
+            _err(f"error: cannot bisect {args.framework}: {refusal}")
+            return EXIT_USAGE
+    source: releases.ReleaseSource = (
+        releases.FileIndex(Path(args.index)) if args.index else releases.PipIndex()
+    )
+    try:
+        listed = releases.between(source.versions(profile.distribution), args.first, args.last, pre=args.pre)
+    except (ValueError, releases.IndexError_) as exc:
+        _err(f"error: {exc}")
+        return EXIT_USAGE
+    say(f"{profile.distribution}: {len(listed)} releases from {args.first} to {args.last}: "
+        + ", ".join(listed))
+    envs = releases.Environments(Path(args.cache_dir), progress=say)
+    made: list[Path] = []
+
+    def probe(version: str, target: Sequence[str] | None) -> bisect.Probe:
+        reqs = envs.key(profile, version, args.backend)[1]
+        try:
+            env = envs.get(profile, version, args.backend)
+        except releases.InstallFailed as exc:
+            return bisect.Probe(version, "skipped", str(exc), requirements=reqs)
+        if not env.reused:
+            made.append(env.path)
+        say(f"{version}: running {'the catalogue' if target is None else ', '.join(target)}")
+        tests = releases.clause_tests(target) if target else None
+        try:
+            obs = releases.run_catalogue(env, tests=tests, seed=args.seed, max_examples=args.max_examples)
+        except releases.InstallFailed as exc:
+            return bisect.Probe(version, "skipped", str(exc), requirements=reqs, installed=env.installed)
+        verdicts = {c: bisect.evidence(r) for c, r in obs.results.items() if target is None or c in target}
+        names = [profile.distribution, *(["tensorflow-cpu", "tensorflow", "jax", "jaxlib", "torch"]), "numpy"]
+        return bisect.Probe(version, "ran", None, verdicts, obs.framework,
+                            releases.describe_installed(env.installed, names), reqs,
+                            env.install_seconds, obs.seconds, env.reused)
+
+    try:
+        conformance_version = importlib.metadata.version("param-conformance")
+    except importlib.metadata.PackageNotFoundError:
+        conformance_version = "unknown"
+    settings = {"seed": args.seed, "max_examples": args.max_examples,
+                "catalogue_version": catalogue().version,
+                "conformance_version": conformance_version}
+    common: dict[str, Any] = {
+        "framework": profile.name, "distribution": profile.distribution, "backend": args.backend,
+        "first": args.first, "last": args.last, "releases": listed, "pre": args.pre,
+        "index": source.describe(), "settings": settings, "started": started,
+    }
+    code = EXIT_OK
+    try:
+        found = bisect.search(listed, probe, args.clause or None, progress=say)
+        doc = bisect.document(found=found, outcome="found", **common)
+    except bisect.Refused as exc:
+        _err(f"refused: {exc}")
+        code = EXIT_REFUSED
+        if exc.doc is None:
+            return code
+        outcome = "ends-agree" if "do not differ" in str(exc) else "end-failed"
+        doc = bisect.document(found=exc.doc, outcome=outcome, message=str(exc), **common)
+    json_path, md_path = bisect.write(doc, Path(args.report_dir))
+    if args.drop_envs:
+        for path in made:
+            shutil.rmtree(path, ignore_errors=True)
+    print(bisect.render(doc))
+    print(f"bisection: {json_path}\nsummary: {md_path}")
+    return code
+
+
+def cmd_cross_version(args: argparse.Namespace) -> int:
+    """Files saved by each release loaded by each other (:mod:`conformance.crossversion`)."""
+    import time
+    from datetime import datetime, timezone
+
+    from conformance import adapters as registry
+    from conformance import crossversion, releases
+    from conformance.reporting import json_report
+
+    say = _progress(time.monotonic())
+    try:
+        profile = registry.adapter_class(args.framework).default_profile()
+    except registry.UnknownFramework as exc:
+        _err(f"error: {exc}")
+        return EXIT_USAGE
+    backends = sorted(profile.install.backends)
+    if (backends and args.backend not in backends) or (not backends and args.backend):
+        _err(f"error: --backend must be one of {', '.join(backends)}" if backends
+             else f"error: {args.framework} has no backends to choose from")
+        return EXIT_USAGE
+    versions = list(dict.fromkeys(args.versions))
+    for v in versions:
+        refusal = profile.install.refusal(v)
+        if refusal:
+            _err(f"error: cannot run {args.framework} {v}: {refusal}")
+            return EXIT_USAGE
+    envs = releases.Environments(Path(args.cache_dir), progress=say)
+    work = Path(args.cache_dir).expanduser() / "cross-version" / f"{profile.name}-{args.backend or 'none'}"
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    got: dict[str, releases.Env] = {}
+    problems: dict[str, str] = {}
+    for v in versions:
+        try:
+            env = envs.get(profile, v, args.backend)
+        except releases.InstallFailed as exc:
+            problems[v] = f"{v} did not install: {str(exc).splitlines()[0][:300]}"
+            say(problems[v])
+            continue
+        say(f"{v}: saving the networks")
+        log = work / f"save-{v}.log"
+        if env.run(["-m", "conformance.crossversion", "save", "--framework", profile.name,
+                    "--out", str(work / v)], log) or not (work / v / crossversion.MANIFEST).is_file():
+            problems[v] = f"{v} could not save: {log.read_text(errors='replace')[-600:]}"
+            say(problems[v])
+            continue
+        got[v] = env
+    tests = releases.clause_tests([crossversion.CLAUSE])
+    rows = []
+    for a in versions:
+        for b in versions:
+            row: dict[str, Any] = {
+                "saved_by": a, "loaded_by": b, "promise": {}, "verdict": None, "evidence": None,
+                "checks": [], "breaks": [], "problem": problems.get(a) or problems.get(b),
+            }
+            if a in got and b in got:
+                say(f"{a} -> {b}")
+                out = work / f"check-{a}-{b}.json"
+                log = work / f"check-{a}-{b}.log"
+                if got[b].run(["-m", "conformance.crossversion", "check", "--framework", profile.name,
+                               "--from", str(work / a), "--out", str(out)], log) or not out.is_file():
+                    row["problem"] = f"the check could not run: {log.read_text(errors='replace')[-600:]}"
+                else:
+                    checked = json.loads(out.read_text(encoding="utf-8"))
+                    row.update(promise=checked["promise"], checks=checked["checks"],
+                               breaks=crossversion.breaks(checked["checks"]))
+                try:
+                    obs = releases.run_catalogue(
+                        got[b], tests=tests, seed=args.seed, max_examples=args.max_examples,
+                        extra=["--checkpoints-from", str(work / a)],
+                    )
+                    r = obs.results.get(crossversion.CLAUSE)
+                    if r is not None:
+                        from conformance.bisect import evidence
+
+                        row["verdict"], row["evidence"] = r["verdict"], evidence(r)
+                except releases.InstallFailed as exc:
+                    row["problem"] = str(exc)[:600]
+                weights = crossversion.summarise(row["checks"], "weights")
+                model = crossversion.summarise(row["checks"], "model")
+                say(f"{a} -> {b}: clause {row['verdict']}, weights {weights}, model {model}")
+            rows.append(row)
+    names = [profile.distribution, "tensorflow-cpu", "tensorflow", "jax", "jaxlib", "torch", "numpy", "h5py"]
+    doc = {
+        "framework": profile.name,
+        "backend": args.backend,
+        "versions": versions,
+        "environments": {v: releases.describe_installed(e.installed, names) for v, e in got.items()},
+        "settings": {"seed": args.seed, "max_examples": args.max_examples},
+        "timestamp": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "rows": rows,
+    }
+    stem = "-".join([profile.name, *([args.backend] if args.backend else [])])
+    out_dir = Path(args.report_dir)
+    json_report.write_atomic(out_dir / f"{stem}.json", json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
+    json_report.write_atomic(out_dir / f"{stem}.md", crossversion.render(doc))
+    print(crossversion.render(doc))
+    print(f"table: {out_dir / (stem + '.md')}")
+    return EXIT_OK
+
+
 def _autoload_disabled() -> bool:
     return bool(os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"))
 
@@ -306,6 +521,59 @@ def _parser() -> argparse.ArgumentParser:
     )
     rp.add_argument("dir", metavar="DIR", help="directory holding the reports")
     rp.set_defaults(func=cmd_report)
+
+    b = sub.add_parser(
+        "bisect",
+        help="find the first release whose verdict on a clause differs",
+        description="List the releases of a framework between two ends on the package index (pip's, PEP 440 "
+        "order), run the clauses at each end in an environment of its own (cached), and binary-search to the "
+        "first release whose verdict differs. Without --clause, every clause whose verdict differs "
+        "between the ends. Writes bisect-<framework>[-<backend>]-<from>-<to>.json (schema: "
+        "conformance/reporting/bisect.schema.json) and .md into --report-dir.",
+        epilog=EXIT_CODES,
+        formatter_class=fmt,
+    )
+    b.add_argument("--framework", required=True, metavar="NAME", help="framework to bisect")
+    b.add_argument("--from", dest="first", required=True, metavar="OLD", help="the older release (an end)")
+    b.add_argument("--to", dest="last", required=True, metavar="NEW", help="the newer release (an end)")
+    b.add_argument("--backend", default=None, metavar="B",
+                   help="the backend, where the framework has several")
+    b.add_argument("--clause", action="append", metavar="ID",
+                   help="a clause to bisect (repeatable; default: every clause whose verdict differs)")
+    b.add_argument("--pre", action="store_true", help="include pre-releases")
+    b.add_argument("--index", default=None, metavar="FILE",
+                   help="read the releases from FILE (JSON: {distribution: [versions]}) instead of "
+                   "pip's index")
+    b.add_argument("--cache-dir", default=str(_default_cache()), metavar="DIR",
+                   help="where the environments are kept and reused (default: %(default)s)")
+    b.add_argument("--report-dir", default=os.path.join("reports", "bisect"), metavar="DIR",
+                   help="where the result goes (default: %(default)s)")
+    b.add_argument("--seed", type=int, default=0, metavar="S", help="the seed of every probe (default: 0)")
+    b.add_argument("--max-examples", type=int, default=options.DEFAULT_MAX_EXAMPLES, metavar="N",
+                   help="Hypothesis examples per property (default: %(default)s)")
+    b.add_argument("--drop-envs", action="store_true",
+                   help="delete the environments this bisection made once it is done")
+    b.set_defaults(func=cmd_bisect)
+
+    x = sub.add_parser(
+        "cross-version",
+        help="load the files each release saves in each other release, and tabulate what breaks",
+        description="For every ordered pair (A, B) of the given releases, in an environment of each (cached, "
+        "as for bisect): A saves the chapter's networks (weights, whole models), B loads them, and the "
+        "clause serialisation.across-releases runs in B on A's files. Writes "
+        "<framework>[-<backend>].json and .md.",
+        epilog=EXIT_CODES,
+        formatter_class=fmt,
+    )
+    x.add_argument("--framework", required=True, metavar="NAME")
+    x.add_argument("--backend", default=None, metavar="B")
+    x.add_argument("--versions", nargs="+", required=True, metavar="V", help="the releases, oldest first")
+    x.add_argument("--cache-dir", default=str(_default_cache()), metavar="DIR")
+    x.add_argument("--report-dir", default=os.path.join("reports", "cross-version"), metavar="DIR")
+    x.add_argument("--seed", type=int, default=0, metavar="S")
+    x.add_argument("--max-examples", type=int, default=20, metavar="N",
+                   help="examples of the clause's property per pair (default: %(default)s)")
+    x.set_defaults(func=cmd_cross_version)
 
     f = sub.add_parser(
         "frameworks",

@@ -150,6 +150,15 @@ OPTIONS: tuple[Option, ...] = (
         check=_a_file,
     ),
     Option(
+        ("--checkpoints-from",),
+        "checkpoints_from",
+        "a directory of files saved by another release of the framework (`python -m "
+        "conformance.crossversion save`), for serialisation.across-releases; without it that clause "
+        "is not applicable",
+        metavar="DIR",
+        kind="path",
+    ),
+    Option(
         ("-k",),
         "k",
         "only run tests matching the pytest -k expression",

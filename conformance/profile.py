@@ -11,6 +11,19 @@ or the same pair in a third-party package registered by entry point)::
     distribution = "torch"         # whose version the report gives
     module = "torch"               # the import that proves it is installed
 
+    [install]                      # installing one release in an environment of its own
+    installable = "==2.13.0"       # optional: the only releases that can be installed, and why
+    reason = "..."
+    backends = {tensorflow = {KERAS_BACKEND = "tensorflow"}}   # optional: backend -> its env variables
+    [[install.pins]]               # what goes beside a release, by version range (and backend)
+    versions = "<3"
+    backend = "tensorflow"
+    requires = ["tensorflow-cpu==2.15.1"]
+
+    [checkpoints]                  # documented: files saved by one release load in another
+    weights = {saved_by = "*", loaded_by = ">=3", doc = "https://..."}
+    model = {saved_by = ">=2.13", loaded_by = ">=3", doc = "https://..."}
+
     [facts]                        # documented facts the clauses check against
     weight_layout = "out_in"
     load_modes = ["strict", "non-strict", "assign"]
@@ -52,6 +65,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from conformance.deviations import Deviation, version_in
@@ -95,12 +109,20 @@ CAPABILITY_DOCS: dict[str, str] = {
         "a model's parameters as an in-memory state object that another model can load "
         "(state_dict/load_state_dict, get_weights/set_weights, nnx.state/nnx.update)"
     ),
+    "cross_version_checkpoints": (
+        "documentation promising that files saved by one release load in another (the profile's "
+        "[checkpoints] table, which gives this capability)"
+    ),
 }
 CAPABILITIES = frozenset(CAPABILITY_DOCS)
 LAW_FAMILIES = ("uniform", "normal", "truncated_normal", "zeros")
 LAW_KEYS = ("family", "fan", "scale", "bound", "std", "mean", "doc")
 FANS = ("fan_in", "fan_out", "fan_avg")
-SECTIONS = ("framework", "facts", "docs", "variants", "unsupported", "attributed", "deviations")
+SECTIONS = (
+    "framework", "install", "checkpoints", "facts", "docs", "variants", "unsupported", "attributed",
+    "deviations",
+)
+CHECKPOINT_KINDS = ("weights", "model")
 DEVIATION_KEYS = ("clause", "versions", "reason", "link", "backend")
 
 
@@ -188,6 +210,61 @@ class Variant:
 
 
 @dataclass(frozen=True)
+class Pin:
+    """Requirements installed beside the releases in ``versions`` (on ``backend``)."""
+
+    versions: SpecifierSet | None
+    backend: str | None
+    requires: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Install:
+    """How to install one release of the framework in an environment of its
+    own (``conformance bisect``, ``conformance cross-version``): the
+    requirements beside it by version range and backend, each backend's
+    environment variables, and the releases that can be installed at all."""
+
+    pins: tuple[Pin, ...] = ()
+    backends: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    installable: SpecifierSet | None = None
+    reason: str = ""
+
+    def requirements(self, version: str, backend: str | None) -> list[str]:
+        """Every requirement of the pins matching ``version`` on ``backend``, in file order."""
+        out: list[str] = []
+        for p in self.pins:
+            in_range = p.versions is None or version_in(version, p.versions)
+            if (p.backend is None or p.backend == backend) and in_range:
+                out += [r for r in p.requires if r not in out]
+        return out
+
+    def refusal(self, version: str) -> str | None:
+        """Why ``version`` cannot be installed, or None."""
+        if self.installable is not None and not version_in(version, self.installable):
+            return f"only {self.installable} can be installed: {self.reason}"
+        return None
+
+
+@dataclass(frozen=True)
+class Promise:
+    """What the framework documents: files saved by a release in ``saved_by``
+    load in any release in ``loaded_by`` that is not older than it."""
+
+    saved_by: SpecifierSet | None
+    loaded_by: SpecifierSet | None
+    doc: str
+
+    def covers(self, saved: str, loaded: str) -> bool:
+        from packaging.version import Version
+
+        if Version(Version(loaded).public) < Version(Version(saved).public):
+            return False
+        return (self.saved_by is None or version_in(saved, self.saved_by)) and (
+            self.loaded_by is None or version_in(loaded, self.loaded_by))
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     distribution: str
@@ -198,6 +275,9 @@ class Profile:
     unsupported: Mapping[str, str] = field(default_factory=dict)
     attributed: Mapping[str, str] = field(default_factory=dict)
     deviations: tuple[Deviation, ...] = ()
+    install: Install = field(default_factory=Install)
+    #: "weights" / "model" -> the documented cross-release promise ([checkpoints])
+    checkpoints: Mapping[str, Promise] = field(default_factory=dict)
 
     def facts_for(self, version: str | None, backend: str | None) -> Facts:
         """The facts of ``version`` on ``backend``: the base facts, each matching
@@ -330,6 +410,68 @@ def _deviations(raw: Any, file: str) -> tuple[Deviation, ...]:
     return tuple(out)
 
 
+def _string_map(raw: Any, file: str, where: str) -> dict[str, str]:
+    if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
+        raise ProfileError(file, where, "must map names to strings")
+    return dict(raw)
+
+
+def _install(raw: Any, file: str) -> Install:
+    if raw is None:
+        return Install()
+    if not isinstance(raw, dict):
+        raise ProfileError(file, "install", "must be a table")
+    extra = set(raw) - {"pins", "backends", "installable", "reason"}
+    if extra:
+        allowed = "pins, backends, installable, reason"
+        raise ProfileError(file, "install", f"unknown keys {sorted(extra)}; allowed: {allowed}")
+    backends = raw.get("backends", {})
+    if not isinstance(backends, dict):
+        raise ProfileError(file, "install.backends", "must map each backend to its environment variables")
+    envs = {b: _string_map(e, file, f"install.backends.{b}") for b, e in backends.items()}
+    installable = None
+    if "installable" in raw:
+        installable = _specifier(raw["installable"], file, "install.installable")
+        if not isinstance(raw.get("reason"), str) or not raw["reason"].strip():
+            raise ProfileError(file, "install", "installable needs a non-empty reason")
+    pins = []
+    for i, p in enumerate(raw.get("pins", []), start=1):
+        where = f"install.pins #{i}"
+        if not isinstance(p, dict) or set(p) - {"versions", "backend", "requires"} or "requires" not in p:
+            raise ProfileError(file, where, "a pin is {versions = ..., backend = ..., requires = [...]}")
+        reqs = p["requires"]
+        if not isinstance(reqs, list) or not reqs or not all(isinstance(r, str) for r in reqs):
+            raise ProfileError(file, where, "requires must be a non-empty list of requirements")
+        for r in reqs:
+            try:
+                Requirement(r)
+            except InvalidRequirement as exc:
+                raise ProfileError(file, where, f"{r!r} is not a requirement: {exc}") from None
+        backend = p.get("backend")
+        if backend is not None and backend not in envs:
+            raise ProfileError(
+                file, where, f"backend {backend!r} is not one of install.backends {sorted(envs)}")
+        pins.append(Pin(_specifier(p.get("versions", "*"), file, where), backend, tuple(reqs)))
+    return Install(tuple(pins), envs, installable, " ".join(str(raw.get("reason", "")).split()))
+
+
+def _checkpoints(raw: Any, file: str) -> dict[str, Promise]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or set(raw) - set(CHECKPOINT_KINDS):
+        raise ProfileError(file, "checkpoints", f"must be a table of {', '.join(CHECKPOINT_KINDS)}")
+    out = {}
+    for kind, p in raw.items():
+        where = f"checkpoints.{kind}"
+        if not isinstance(p, dict) or set(p) != {"saved_by", "loaded_by", "doc"}:
+            raise ProfileError(file, where, "is {saved_by = range, loaded_by = range, doc = link and quote}")
+        if not isinstance(p["doc"], str) or not p["doc"].strip():
+            raise ProfileError(file, where, "needs the documentation that promises it (doc)")
+        out[kind] = Promise(_specifier(p["saved_by"], file, where), _specifier(p["loaded_by"], file, where),
+                            " ".join(p["doc"].split()))
+    return out
+
+
 def parse_profile(text: str, file: str) -> Profile:
     """The profile in ``text``; :class:`ProfileError` if anything is malformed."""
     try:
@@ -352,6 +494,12 @@ def parse_profile(text: str, file: str) -> Profile:
     if unknown_docs:
         raise ProfileError(file, "docs", f"documents unknown facts {sorted(unknown_docs)}")
     facts = Facts(**_facts(raw.get("facts"), file, "facts", partial=False), docs=docs)
+    checkpoints = _checkpoints(raw.get("checkpoints"), file)
+    if "cross_version_checkpoints" in facts.capabilities and not checkpoints:
+        raise ProfileError(
+            file, "facts.capabilities", "cross_version_checkpoints comes from a [checkpoints] table")
+    if checkpoints:  # a documented cross-release promise is the capability
+        facts = dataclasses.replace(facts, capabilities=facts.capabilities | {"cross_version_checkpoints"})
     if "grad_slot" in facts.capabilities and facts.initial_grad is None:
         raise ProfileError(file, "facts", "a framework with a grad_slot documents its initial_grad")
     variants = []
@@ -373,6 +521,8 @@ def parse_profile(text: str, file: str) -> Profile:
         unsupported=_clause_table(raw.get("unsupported"), file, "unsupported"),
         attributed=_clause_table(raw.get("attributed"), file, "attributed"),
         deviations=_deviations(raw.get("deviations"), file),
+        install=_install(raw.get("install"), file),
+        checkpoints=checkpoints,
     )
 
 

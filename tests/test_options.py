@@ -45,6 +45,7 @@ def test_every_flag_keeps_its_name() -> None:
         "--false-alarm-budget",
         "--catalogue",
         "--profile",
+        "--checkpoints-from",
     )
     cli_only = [o.flags for o in OPTIONS if o.scope == "cli"]
     assert cli_only == [("-k",), ("--timeout",), ("-n", "--workers")]

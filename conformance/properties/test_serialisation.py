@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
@@ -78,3 +79,51 @@ def test_whole_saved_model_computes_the_same_function(adapter, case, seed):
     assert_same_values(adapter.forward(loaded, case.x), adapter.forward(model, case.x),
                        "forward output of the loaded model vs the saved one")
     assert_shared(adapter, loaded, arch, "after loading the whole model")
+
+
+@pytest.fixture
+def checkpoints(request, adapter):
+    """The manifest of the files another release saved (``--checkpoints-from
+    DIR``) and DIR, where the installed release is documented to load them;
+    the clause is not applicable otherwise, saying why."""
+    from conformance import crossversion
+
+    directory = request.config.option.conformance_checkpoints_from
+    if not directory:
+        raise NotApplicable(
+            "needs the files of another release (--checkpoints-from DIR, written by `python -m "
+            "conformance.crossversion save` there); `conformance cross-version` runs it for pairs of releases"
+        )
+    manifest = crossversion.read_manifest(Path(directory))
+    kinds = [k for k in ("weights", "model") if crossversion.promised(adapter, manifest, k) is None]
+    if not kinds:
+        raise NotApplicable(crossversion.promised(adapter, manifest, "weights") or "no promise")
+    saved = [e for e in manifest["cases"] if e["saved"] and crossversion.buildable(adapter,
+             crossversion.CASES[e["case"]]) is None]
+    if not saved:
+        raise NotApplicable(f"{manifest['framework']['version']} saved no network this release can build")
+    return Path(directory), manifest, kinds, saved
+
+
+@pytest.mark.clause("serialisation.across-releases")
+@pytest.mark.requires("cross_version_checkpoints")
+@property_settings
+@given(data=st.data())
+def test_files_of_another_release_load_the_same(adapter, checkpoints, data):
+    """serialisation.across-releases: where the framework documents that this
+    release loads what an older release saved, the weights (and whole models)
+    another release saved MUST load bit for bit in every documented mode,
+    compute the same function, and keep shared parameters shared."""
+    from conformance import crossversion
+
+    directory, manifest, kinds, saved = checkpoints
+    entry = data.draw(st.sampled_from(saved), label="saved network")
+    arch = crossversion.CASES[entry["case"]]
+    batch = data.draw(st.integers(1, 4), label="batch")
+    x = np.asarray(data.draw(st.lists(st.floats(-2, 2, width=32), min_size=batch * arch.input_dim,
+                                      max_size=batch * arch.input_dim), label="x"),
+                   dtype=np.float32).reshape(batch, arch.input_dim)
+    seed = data.draw(seeds(), label="seed of the model loaded into")
+    entry = {**entry, "saved_by": f"{manifest['framework']['name']} {manifest['framework']['version']}"}
+    for _kind, _mode, run in crossversion.checks(adapter, directory, entry, x, kinds=kinds, seed=seed):
+        run()

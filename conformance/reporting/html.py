@@ -55,6 +55,7 @@ pre { background: #f6f8fa; border: 1px solid var(--line); padding: 0.5rem; overf
   border-bottom: 1px solid var(--line); display: flex; gap: 1.2rem; align-items: center; flex-wrap: wrap; }
 .filters select { font-size: 14px; }
 #f-count { color: var(--muted); }
+.muted { color: var(--muted); }
 .legend { display: flex; flex-wrap: wrap; gap: 0.3rem 1.2rem; font-size: 12px; color: var(--muted); }
 .legend span.v { display: inline-block; min-width: 3.6rem; text-align: center;
   margin-right: 0.3rem; padding: 1px 0; }
@@ -244,13 +245,25 @@ def _changes(m: Matrix) -> str:
         f'<td><span class="{VERDICT_CLASS[ch.before]}">{e(ch.before)}</span> '
         f"in {e(ch.before_version)} \u2192 "
         f'<span class="{VERDICT_CLASS[ch.after]}">{e(ch.after)}</span> in {e(ch.after_version)}</td>'
-        f"<td>{e(ch.describe())}</td></tr>"
+        f"<td>{_first_release(ch)}</td><td>{e(ch.describe())}</td></tr>"
         for ch in m.changes
     )
     return (
         '<table class="plain"><thead><tr><th>framework</th><th>clause</th><th>verdict</th>'
-        f"<th>reading</th></tr></thead><tbody>{rows}</tbody></table>"
+        f"<th>first release</th><th>reading</th></tr></thead><tbody>{rows}</tbody></table>"
     )
+
+
+def _first_release(ch: Any) -> str:
+    """The exact first release where a bisection located the change, else
+    what the tested versions bound it by."""
+    b = ch.bisected
+    if b is None:
+        return (f'<span class="muted">after {e(ch.before_version)}, by {e(ch.after_version)} '
+                "(not bisected)</span>")
+    extra = f" or skipped {e(', '.join(b.undecided))}" if b.undecided else ""
+    return f'<strong class="first-release">{e(b.first_after)}</strong>{extra} <small>({e(b.file)})</small>'
+
 
 
 def _status_class(line: str) -> str:
@@ -411,7 +424,8 @@ deviation covers all versions)</span>
 <section id="changes">
 <h2>What changed</h2>
 <p class="lead">Clauses whose verdict differs between consecutive tested versions of one framework on one
-backend (versions in PEP 440 order).</p>
+backend (versions in PEP 440 order); where a bisection in <code>bisect/</code>
+(<code>conformance bisect</code>) covers the change, the exact first release whose verdict differs.</p>
 {_changes(m)}
 </section>
 <section id="documents">

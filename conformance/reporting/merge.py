@@ -14,6 +14,7 @@ Nothing here renders or writes; ``index_md`` and ``html`` do.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -165,6 +166,8 @@ def check_report(path: Path) -> tuple[dict[str, Any] | None, list[str]]:
 class Loaded:
     reports: list[tuple[Path, dict[str, Any]]]
     ignored: list[Path]  # JSON files in the directory not named conformance-*.json
+    #: the bisections in the directory's bisect/ (``conformance bisect``), each with its file
+    bisections: list[tuple[Path, dict[str, Any]]] = field(default_factory=list)
 
 
 def load_dir(directory: Path) -> Loaded:
@@ -193,9 +196,17 @@ def load_dir(directory: Path) -> Loaded:
             )
         else:
             first[key] = path
+    bisections: list[tuple[Path, dict[str, Any]]] = []
+    if (directory / "bisect").is_dir():
+        from conformance import bisect
+
+        for path in sorted((directory / "bisect").glob("bisect-*.json")):
+            docs, errs = bisect.load_dir_file(path)
+            problems += errs
+            bisections += [(path, d) for d in docs]
     if problems:
         raise BadInput(problems)
-    return Loaded(reports, ignored)
+    return Loaded(reports, ignored, bisections)
 
 
 # -- the merged model ----------------------------------------------------------
@@ -299,16 +310,35 @@ class Change:
     before: str
     after_version: str | None
     after: str
+    #: the bisection that located it between the two tested versions (conformance bisect)
+    bisected: Bisected | None = None
 
     @property
     def group(self) -> str:
         return f"{self.framework} on {self.backend}" if self.backend else self.framework
 
     def describe(self) -> str:
-        return (
+        text = (
             f"last {PAST[self.before]} in {self.before_version}, "
             f"first {PAST[self.after]} in {self.after_version}"
         )
+        return f"{text}; {self.bisected.describe()}" if self.bisected else text
+
+
+@dataclass(frozen=True)
+class Bisected:
+    """Where a bisection put a change: the exact first release."""
+
+    last_before: str
+    first_after: str
+    undecided: tuple[str, ...]
+    file: str
+
+    def describe(self) -> str:
+        text = f"bisected: first release {self.first_after} (last before it {self.last_before})"
+        if self.undecided:
+            text += f", or one of the skipped {', '.join(self.undecided)}"
+        return text
 
 
 PAST = {"holds": "held", "violated": "violated", "not-applicable": "not applicable", "error": "errored"}
@@ -355,7 +385,25 @@ def _column_order(doc: dict[str, Any]) -> tuple[Any, ...]:
             version_key(fw.get("backend_version")))
 
 
-def _changes(columns: Sequence[Column], clauses: Sequence[Clause]) -> list[Change]:
+def _bisected(ch: Change, bisections: Sequence[tuple[Path, dict[str, Any]]]) -> Bisected | None:
+    """The result of a bisection covering ``ch``: same framework, backend and
+    clause, the two tested versions within its ends, the change it found
+    between them."""
+    lo, hi = version_key(ch.before_version), version_key(ch.after_version)
+    for path, doc in bisections:
+        if doc["framework"] != ch.framework or doc.get("backend") != ch.backend or doc["outcome"] != "found":
+            continue
+        if not (version_key(doc["from"]) <= lo and hi <= version_key(doc["to"])):
+            continue
+        for r in doc["results"]:
+            if (r["clause"] == ch.clause and lo <= version_key(r["last_before"])
+                    and version_key(r["first_after"]) <= hi and r["before"] == ch.before):
+                return Bisected(r["last_before"], r["first_after"], tuple(r["undecided"]), path.name)
+    return None
+
+
+def _changes(columns: Sequence[Column], clauses: Sequence[Clause],
+             bisections: Sequence[tuple[Path, dict[str, Any]]] = ()) -> list[Change]:
     groups: dict[tuple[str, str | None], list[Column]] = {}
     for col in columns:
         if col.report["framework"]["installed"]:  # a missing framework says nothing about behaviour
@@ -367,7 +415,8 @@ def _changes(columns: Sequence[Column], clauses: Sequence[Clause]) -> list[Chang
             tested = [(c, c.results[clause.id]["verdict"]) for c in cols if clause.id in c.results]
             for (a, va), (b, vb) in zip(tested, tested[1:]):
                 if va != vb:
-                    out.append(Change(name, backend, clause.id, a.version, va, b.version, vb))
+                    ch = Change(name, backend, clause.id, a.version, va, b.version, vb)
+                    out.append(dataclasses.replace(ch, bisected=_bisected(ch, bisections)))
     return out
 
 
@@ -424,7 +473,7 @@ def merge(loaded: Loaded | Iterable[tuple[Path, dict[str, Any]]]) -> Matrix:
     for c in clauses.values():
         areas.setdefault(c.area, []).append(c)
     rows = [c for group in areas.values() for c in group]
-    changes = _changes(columns, rows)
+    changes = _changes(columns, rows, loaded.bisections if isinstance(loaded, Loaded) else ())
     documents: dict[str, list[Claim]] = {}
     for c in rows:
         status = _status(c.id, columns, changes)

@@ -1,8 +1,10 @@
 """The suite's own tests of the MXNet Gluon adapter: does it translate Gluon
 1.x's quirks (deferred initialisation, the force_reinit rule, Initializer
 dispatch by name, Trainer's 1/batch_size, structural save keys, the name
-counter) faithfully? These pin down what Gluon actually does so that a
-property failing later is a finding about MXNet, not about the adapter.
+counter, sharing by name through params=, user-defined blocks set as
+attributes, load_dict's prefixes) faithfully? These pin down what Gluon
+actually does so that a property failing later is a finding about MXNet,
+not about the adapter.
 Every primitive is also checked against the profile and the numpy oracle by
 the adapter contract (tests/test_adapter_contract.py, conformance.testing);
 what is here is Gluon's own."""
@@ -17,12 +19,16 @@ import pytest
 
 mx = pytest.importorskip("mxnet")
 from conftest import batch as _x  # noqa: E402
-from mxnet import autograd, init, nd  # noqa: E402
+from mxnet import autograd, gluon, init, nd  # noqa: E402
 from mxnet.gluon import nn  # noqa: E402
 
 from conformance.adapters.base import Init, NotApplicable, Uninitialized  # noqa: E402
-from conformance.arch import Arch, Dense, ReLU, Sequential  # noqa: E402
+from conformance.arch import Arch, Dense, Kind, ReLU, Sequential  # noqa: E402
+from conformance.arch import Path as ArchPath  # noqa: E402
+from conformance.frameworks.mxnet import adapter as gluon_adapter  # noqa: E402
+from conformance.frameworks.mxnet import blocks  # noqa: E402
 from conformance.frameworks.mxnet.adapter import GluonAdapter  # noqa: E402
+from conformance.strategies import CHAPTER_LINEAR, MXNET_SHARED, NESTED_CUSTOM  # noqa: E402
 
 MLP = Arch(Sequential((Dense(8), ReLU(), Dense(1))), input_dim=4)
 # The chapter's tied net: Dense(8), ReLU, shared, ReLU, shared, ReLU, Dense(1).
@@ -256,3 +262,159 @@ def test_no_whole_model_save_for_a_plain_block() -> None:
 def test_identity(ad: GluonAdapter) -> None:
     assert ad.version() == mx.__version__
 
+
+
+# -- user-defined layers and blocks ---------------------------------------------------------
+def test_custom_layer_defers_its_weight_to_the_first_forward(ad: GluonAdapter) -> None:
+    """The custom-layer tutorial's pattern: the bias is known at construction,
+    the weight (units, 0) is inferred by F.FullyConnected at the first forward."""
+    arch = Arch(Sequential((Dense(8, custom=True), ReLU(), Dense(1, custom=True))), input_dim=4).with_lazy()
+    net = ad.build(arch)
+    layer = net[0]
+    assert isinstance(layer, blocks.UserDense)
+    assert [k for k, _ in ad.layer_params(layer)] == ["bias", "weight"]  # created in that order
+    assert ad.shape(layer.bias) == (8,) and ad.shape(layer.weight) == (8, None)
+    with pytest.raises(Uninitialized):
+        ad.read(layer.weight)
+    assert ad.forward(net, _x()).shape == (3, 1)
+    assert ad.shape(layer.weight) == (8, 4) and ad.shape(net[2].weight) == (1, 8)
+    assert not ad.read(layer.bias).any()  # 'zeros', as nn.Dense's bias_initializer
+    assert np.abs(ad.read(layer.weight)).max() <= 0.07  # the model-wide default, drawn at inference
+
+
+def test_user_defined_blocks_hold_children_as_attributes(ad: GluonAdapter) -> None:
+    """A user-defined block's children are its attributes, named through its
+    name_scope() and saved under the attribute names; every parameter is
+    listed once, found by its listed name, and saved with its value under its
+    structural key: all that custom.params-tracked asks but the one name for
+    both (the profile's known deviation)."""
+    net = ad.build(NESTED_CUSTOM)
+    assert ad.block_at(net, (0, 0)) is net.block.inner and ad.block_at(net, (1, 1, 0)) is net.head[1].proj
+    p = net.prefix
+    assert [n for n, _ in ad.all_params(net)] == [
+        f"{p}block_inner_bias", f"{p}block_inner_weight", f"{p}head_userdense0_bias",
+        f"{p}head_userdense0_weight", f"{p}head_deep_proj_weight", f"{p}head_deep_proj_bias",
+    ]
+    keys: dict[tuple[ArchPath, Kind], str] = {
+        ((0, 0), "weight"): "block.inner.weight", ((0, 0), "bias"): "block.inner.bias",
+        ((1, 0), "weight"): "head.0.weight", ((1, 0), "bias"): "head.0.bias",
+        ((1, 1, 0), "weight"): "head.1.proj.weight", ((1, 1, 0), "bias"): "head.1.proj.bias",
+    }
+    sd = dict(ad.state_dict(net))
+    assert sorted(sd) == sorted(keys.values())
+    listing = ad.all_params(net)
+    for (path, kind), key in keys.items():
+        param = ad.param_at(net, path, kind)
+        [name] = [n for n, q in listing if q is param]
+        assert ad.lookup(net, name) is param
+        np.testing.assert_array_equal(sd[key], ad.read(param))
+    # the TF edition's Linear(d1, d2) as a Gluon user would write it
+    linear = ad.build(CHAPTER_LINEAR)
+    assert [k for k, _ in ad.state_dict(linear)] == ["d1.weight", "d1.bias", "d2.weight", "d2.bias"]
+
+
+def test_initialisers_reach_user_defined_layers(ad: GluonAdapter) -> None:
+    net = ad.build(NESTED_CUSTOM)
+    ad.initialize(net.head, weight=Init("constant", value=3.0), bias=Init("constant", value=2.0))
+    for path in ((1, 0), (1, 1, 0)):
+        assert (ad.read(ad.param_at(net, path, "weight")) == 3.0).all()
+        assert (ad.read(ad.param_at(net, path, "bias")) == 2.0).all()
+    assert not (ad.read(ad.param_at(net, (0, 0), "weight")) == 3.0).any()  # outside the sub-block
+
+
+def test_a_block_attribute_cannot_name_a_child_of_a_user_defined_block(ad: GluonAdapter) -> None:
+    """Why block_name_ok(name, in_custom_block=True) refuses the attribute
+    names of a block: Gluon registers the child, then the attribute fails to
+    be set or replaces what the block needs. The built-in Sequential keys its
+    children by position and takes them."""
+    for name in ("params", "prefix", "forward", "__dict__", "order", "collect_params"):
+        assert ad.block_name_ok(name) and not ad.block_name_ok(name, in_custom_block=True), name
+    assert ad.block_name_ok("inner", in_custom_block=True)
+    with pytest.raises(AttributeError):  # a read-only property
+        blocks.UserBlock(iter([("params", nn.Dense(2))]))
+    with pytest.raises(TypeError, match="__dict__"):
+        blocks.UserBlock(iter([("__dict__", nn.Dense(2))]))
+    # `forward` silently replaces the method: the block then runs that child alone
+    net = blocks.UserBlock(iter([("a", nn.Dense(3, in_units=4)), ("forward", nn.Dense(2, in_units=4))]))
+    net.initialize()
+    assert net(nd.array(_x())).shape == (3, 2)
+    # the names are read off one block built with a prefix of its own, so
+    # asking takes no name from Gluon's counter
+    gluon_adapter._block_attributes.cache_clear()
+    ka = int(nn.Dense(2).prefix[len("dense"):-1])
+    ad.block_name_ok("x", in_custom_block=True)
+    kb = int(nn.Dense(2).prefix[len("dense"):-1])
+    assert kb == ka + 1
+    assert not ad.block_name_ok("userblock0") and not ad.block_name_ok("tieddense3")  # generated prefixes
+
+
+# -- parameter-level sharing --------------------------------------------------------------------
+def test_the_editions_network_is_built_with_params(ad: GluonAdapter) -> None:
+    """MXNET_SHARED (003 4.2.4): the third dense layer is nn.Dense(8,
+    params=shared.params), a block of its own holding both Parameters."""
+    net = ad.build(MXNET_SHARED)
+    assert type(net[4]) is nn.Dense and net[4] is not net[2]
+    assert net[4].weight is net[2].weight and net[4].bias is net[2].bias
+    assert len(ad.all_params(net)) == 6 and len(ad.state_dict(net)) == 8
+
+
+def test_params_shares_by_name_so_one_parameter_goes_through_a_block_given_it(ad: GluonAdapter) -> None:
+    """Gluon 1.9.1 shares by name: params= with a ParameterDict holding only
+    the weight gives the new layer a bias named like the source's, which
+    collect_params() refuses; assigning the Parameter (Gluon 2.0's idiom) is
+    refused too, and share_parameters does not exist. The adapter hands the
+    Parameter to a user-defined layer, which holds it as params= would."""
+    src = nn.Dense(4, in_units=4)
+    only_weight = gluon.ParameterDict(src.params.prefix)
+    only_weight.update({src.weight.name: src.weight})
+    dst = nn.Dense(4, in_units=4, params=only_weight)
+    assert dst.weight is src.weight and dst.bias is not src.bias and dst.bias.name == src.bias.name
+    pair = nn.Sequential()
+    pair.add(src, dst)
+    with pytest.raises(AssertionError, match="same name"):
+        pair.collect_params()
+    with pytest.raises(AssertionError, match="Overriding Parameter attribute"):
+        dst.weight = src.weight
+    assert not hasattr(dst, "share_parameters")
+    arch = Arch(Sequential((Dense(4, tie="a"), ReLU(), Dense(4, weight_of="a"))), 4)
+    net = ad.build(arch)
+    assert isinstance(net[2], blocks.TiedDense)
+    assert net[2].weight is net[0].weight and net[2].bias is not net[0].bias
+    assert list(net[2].params.values()) == [net[0].weight, net[2].bias]  # as params= leaves them
+    assert [q for _, q in ad.all_params(net)] == [net[0].weight, net[0].bias, net[2].bias]
+    assert [k for k, _ in ad.state_dict(net)] == ["0.weight", "0.bias", "2.weight", "2.bias"]
+
+
+def test_transposed_tie_applies_the_source_weight_transposed(ad: GluonAdapter) -> None:
+    arch = Arch(Sequential((Dense(3, tie="enc"), Dense(5, weight_of="enc", transposed=True))), 5)
+    net = ad.build(arch)
+    assert net[1].weight is net[0].weight
+    x = _x(cols=5)
+    w0, b0, b1 = (p.data().asnumpy() for p in (net[0].weight, net[0].bias, net[1].bias))
+    np.testing.assert_allclose(ad.forward(net, x), (x @ w0.T + b0) @ w0 + b1, rtol=1e-5, atol=1e-6)
+
+
+# -- in-memory state ------------------------------------------------------------------------------
+def test_state_is_keyed_without_the_model_prefix_and_loaded_by_copy(ad: GluonAdapter) -> None:
+    src, dst = ad.build(TIED), ad.build(TIED)
+    assert src.prefix != dst.prefix  # Gluon's counter: two models never share names
+    state = ad.get_state(src)
+    assert sorted(state) == [f"dense{i}_{k}" for i in range(3) for k in ("bias", "weight")]
+    with pytest.raises(AssertionError, match="is missing"):  # the keys need restore_prefix
+        dst.collect_params().load_dict(state)
+    ad.load_state(dst, state, "strict")
+    assert ad.param_at(dst, (2,), "weight") is ad.param_at(dst, (4,), "weight")
+    np.testing.assert_array_equal(ad.read(dst[2].weight), ad.read(src[2].weight))
+    # load_dict copies: a later write to the source is not seen in the loaded
+    # model, while the state, the source's own arrays (Parameter.data()), sees it
+    src[0].weight.data()[0, 0] = 42
+    assert ad.read(dst[0].weight)[0, 0] != 42 and state["dense0_weight"][0, 0].asscalar() == 42
+    # the modes: a missing key needs allow_missing, an extra one ignore_extra
+    partial = {k: v for k, v in state.items() if k != "dense2_bias"}
+    with pytest.raises(AssertionError, match="is missing"):
+        ad.load_state(ad.build(TIED), partial, "strict")
+    ad.load_state(ad.build(TIED), partial, "allow_missing")
+    extra = {**state, "dense9_bias": state["dense0_bias"]}
+    with pytest.raises(AssertionError, match="ignore_extra"):
+        ad.load_state(ad.build(TIED), extra, "strict")
+    ad.load_state(ad.build(TIED), extra, "ignore_extra")

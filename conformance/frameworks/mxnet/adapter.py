@@ -19,6 +19,17 @@ MXNet 1.9.1 (the last release) with the legacy Gluon API the editions use
   the same-instance idiom is the one that builds what the Arch describes.
   tests/test_gluon_adapter.py checks that ``params=`` gives the same
   parameter identity, listing and summed gradients;
+* sharing parameters between distinct layers (``Dense.weight_of`` /
+  ``bias_of``): ``nn.Dense(units, params=other.params)`` where a layer takes
+  both of another's parameters, the editions' idiom; one parameter only, or
+  a weight applied transposed, through a user-defined block given the
+  Parameter object (``params=`` shares by name, so it cannot share only one:
+  see ``blocks.py``);
+* user-defined layers and blocks (``blocks.py``): the custom-layer
+  tutorial's ``HybridBlock`` with ``self.params.get`` and a deferred weight,
+  and a ``Block`` holding its children as attributes;
+* in-memory state: ``Parameter.data()`` of every listed parameter, loaded
+  with ``ParameterDict.load_dict(..., restore_prefix=...)``;
 * indexing ``net[i]``, ``net[0].weight``, ``net[0].params``;
   listing ``net.collect_params()``, selection ``net.collect_params('.*weight')``;
 * values ``weight.data()``, gradients ``weight.grad()``, writes
@@ -31,8 +42,8 @@ MXNet 1.9.1 (the last release) with the legacy Gluon API the editions use
   ``gluon.Trainer(net.collect_params(), 'sgd', {'learning_rate': lr}).step(1)``;
 * ``save_parameters`` / ``load_parameters``; ``mx.random.seed``.
 
-mxnet is imported lazily (see ``_mx``): importing this module must work
-where mxnet is not installed.
+mxnet is imported lazily (see ``_mx`` and ``_blocks``): importing this
+module must work where mxnet is not installed.
 """
 
 from __future__ import annotations
@@ -56,7 +67,7 @@ from conformance.adapters.base import (
     Uninitialized,
     lazy_import,
 )
-from conformance.arch import Arch, Dense, Flatten, Node, ReLU, Sequential
+from conformance.arch import Arch, Dense, Flatten, Kind, Node, ReLU, Sequential
 
 #: mxnet and the submodules used here, imported on first use only
 _mx = lazy_import(
@@ -68,6 +79,9 @@ _mx = lazy_import(
     nn="mxnet.gluon.nn",
     DeferredInitializationError="mxnet.gluon.parameter.DeferredInitializationError",
 )
+#: the user-defined blocks (conformance/frameworks/mxnet/blocks.py, which
+#: imports mxnet at its top), imported on first use only
+_blocks = lazy_import("conformance.frameworks.mxnet.blocks")
 
 
 @functools.cache
@@ -103,8 +117,9 @@ def _nd(value: np.ndarray | float) -> Any:
     return _mx().nd.array(np.array(value, dtype=np.float32, copy=True), dtype="float32")
 
 
-#: the prefixes Gluon generates for the blocks built here (Block._alias() + counter)
-_GENERATED_NAME = re.compile(r"(dense|sequential|activation|flatten)[0-9]+")
+#: the prefixes Gluon generates for the blocks built here (Block._alias(), the
+#: class name in lower case, + counter), the user-defined ones of blocks.py too
+_GENERATED_NAME = re.compile(r"(dense|sequential|activation|flatten|userdense|tieddense|userblock)[0-9]+")
 
 #: load mode -> keyword arguments of ``Block.load_parameters``
 _LOAD_KWARGS: dict[str, dict[str, bool]] = {
@@ -112,6 +127,13 @@ _LOAD_KWARGS: dict[str, dict[str, bool]] = {
     "allow_missing": {"allow_missing": True},
     "ignore_extra": {"ignore_extra": True},
 }
+
+
+@functools.cache
+def _block_attributes() -> frozenset[str]:
+    """Every attribute name of a user-defined block (class and instance).
+    The probe is given a prefix, so it takes no name from Gluon's counter."""
+    return frozenset(dir(_blocks().UserBlock(iter(()), prefix="probe_")))
 
 
 class GluonAdapter(Adapter):
@@ -123,7 +145,15 @@ class GluonAdapter(Adapter):
         # collect_params() then fails ("Cannot update self with other because
         # they have different Parameters with the same name"), so such names
         # are the framework's own.
-        return super().block_name_ok(name) and not _GENERATED_NAME.fullmatch(name)
+        if not super().block_name_ok(name) or _GENERATED_NAME.fullmatch(name):
+            return False
+        # A user-defined block sets each child as an attribute (the Block
+        # docstring's idiom), so a name that is already an attribute of every
+        # block (`params`, `prefix`, `forward`, `__dict__`, ...) cannot name a
+        # child there: Block.__setattr__ registers it, then setting the
+        # attribute fails or replaces one the block needs. The built-in
+        # Sequential keys children by position and takes any name.
+        return not (in_custom_block and name in _block_attributes())
 
     # -- building --------------------------------------------------------------
     def seed(self, seed: int) -> None:
@@ -149,6 +179,34 @@ class GluonAdapter(Adapter):
                 seq.add(child)
         return seq
 
+    def make_custom_dense(self, units: int, in_features: int | None, node: Dense) -> Block:
+        # The tutorial's custom layer: with in_features unknown (a lazy
+        # build) its weight is (units, 0), inferred at the first forward pass.
+        return _blocks().UserDense(units, in_features or 0, **self._prefix(node))
+
+    def make_custom_block(self, node: Sequential, children: Iterator[tuple[str | None, Block]]) -> Block:
+        # The block consumes the iterator inside its own name_scope().
+        return _blocks().UserBlock(children, **self._prefix(node))
+
+    def make_sharing_dense(self, units: int, in_features: int | None, node: Dense,
+                           sources: dict[Kind, Block]) -> Block:
+        self.require("param_sharing")
+        kwargs: dict[str, Any] = dict(self._prefix(node))
+        owners = list({id(src): src for src in sources.values()}.values())
+        if not node.transposed and set(sources) == {"weight", "bias"} and len(owners) == 1:
+            # The editions' idiom, 003 4.2.4 and 002's mxnet tab:
+            # nn.Dense(8, params=shared.params), every Parameter the new layer
+            # asks for found by name in the other layer's ParameterDict.
+            cls = _blocks().UserDense if node.custom else _mx().nn.Dense
+            return cls(units, in_units=in_features or 0, params=owners[0].params, **kwargs)
+        if node.transposed:
+            self.require("transposed_sharing")
+        # One parameter, or each from another layer, or transposed: params=
+        # cannot express it (see blocks.py); a user-defined layer takes the
+        # Parameter objects.
+        given = {kind: dict(self.layer_params(src))[kind] for kind, src in sources.items()}
+        return _blocks().TiedDense(units, in_features or 0, transposed=node.transposed, **given, **kwargs)
+
     def make_relu(self, node: ReLU) -> Block:
         return _mx().nn.Activation("relu", **self._prefix(node))
 
@@ -162,11 +220,15 @@ class GluonAdapter(Adapter):
         return model
 
     def child(self, block: Block, index: int) -> Block:
+        if isinstance(block, _blocks().UserBlock):
+            return getattr(block, block.order[index])  # a user-defined block: its attribute
         return block[index]  # net[0], rgnet[0][1][0]
 
     def num_children(self, block: Block) -> int:
         if isinstance(block, _mx().nn.Sequential):
             return len(block)
+        if isinstance(block, _blocks().UserBlock):
+            return len(block.order)
         return 0
 
     # -- parameters ------------------------------------------------------------
@@ -284,11 +346,12 @@ class GluonAdapter(Adapter):
         return _my_init_class()()
 
     def _dense_layers(self, block: Block) -> list[Any]:
-        nn = _mx().nn
-        if isinstance(block, nn.Dense):
+        nn, blocks = _mx().nn, _blocks()
+        if isinstance(block, (nn.Dense, blocks.UserDense, blocks.TiedDense)):
             return [block]
-        if isinstance(block, nn.Sequential):
-            return [d for c in block for d in self._dense_layers(c)]
+        if isinstance(block, (nn.Sequential, blocks.UserBlock)):
+            children = (self.child(block, i) for i in range(self.num_children(block)))
+            return [d for c in children for d in self._dense_layers(c)]
         return []
 
     def initialize(
@@ -342,6 +405,26 @@ class GluonAdapter(Adapter):
 
     def load_in_mode(self, model: Model, path: FsPath, mode: str) -> Model:
         model.load_parameters(str(path), **_LOAD_KWARGS[mode])
+        return model
+
+    # -- in-memory state -------------------------------------------------------------
+    # Gluon 1.x has no state-dict method (Block.load_dict is Gluon 2.0's). It
+    # documents ParameterDict.load_dict(param_dict, ..., restore_prefix):
+    # a dict of Parameter names (without the prefix restore_prefix adds back)
+    # to NDArrays, loaded in the modes of load_parameters. The state is what
+    # Parameter.data() returns for each parameter collect_params() lists,
+    # keyed without the model's own prefix: Gluon names a model's Parameters
+    # after its prefix, which a second model of the same architecture does
+    # not share ("sequential0_" and "sequential1_"; the naming tutorial), as
+    # ParameterDict.save(strip_prefix=...) and load(restore_prefix=...) do.
+    def get_state(self, model: Model) -> Any:
+        return {name.removeprefix(model.prefix): p.data() for name, p in model.collect_params().items()}
+
+    def state_arrays(self, state: Any) -> list[tuple[str, np.ndarray]]:
+        return [(k, v.asnumpy().copy()) for k, v in state.items()]
+
+    def load_state_in_mode(self, model: Model, state: Any, mode: str) -> Model:
+        model.collect_params().load_dict(state, restore_prefix=model.prefix, **_LOAD_KWARGS[mode])
         return model
 
     # Whole-model saving is not a capability: in Gluon 1.x only a hybridized

@@ -22,7 +22,7 @@ from conftest import batch as _x  # noqa: E402
 from mxnet import autograd, gluon, init, nd  # noqa: E402
 from mxnet.gluon import nn  # noqa: E402
 
-from conformance.adapters.base import Init, NotApplicable, Uninitialized  # noqa: E402
+from conformance.adapters.base import Init, NotApplicable, Unbuildable, Uninitialized  # noqa: E402
 from conformance.arch import Arch, Dense, Kind, ReLU, Sequential  # noqa: E402
 from conformance.arch import Path as ArchPath  # noqa: E402
 from conformance.frameworks.mxnet import adapter as gluon_adapter  # noqa: E402
@@ -418,3 +418,16 @@ def test_state_is_keyed_without_the_model_prefix_and_loaded_by_copy(ad: GluonAda
     with pytest.raises(AssertionError, match="ignore_extra"):
         ad.load_state(ad.build(TIED), extra, "strict")
     ad.load_state(ad.build(TIED), extra, "ignore_extra")
+
+
+def test_colliding_prefixed_names_are_refused_as_unbuildable(ad: GluonAdapter) -> None:
+    # A block "a_b" beside a block "a" holding "b": Gluon's prefixes join names
+    # with "_", so two Parameters are both sequential<k>_a_b_weight and
+    # collect_params() (inside net.initialize()) refuses the model. That is the
+    # framework's own rule, so the build says Unbuildable (the properties
+    # discard the example) instead of failing as a Gluon AssertionError.
+    arch = Arch(Sequential((Dense(2, name="a_b"), Sequential((Dense(2, name="b"),), name="a"))), input_dim=3)
+    with pytest.raises(Unbuildable, match="same name"):
+        ad.build(arch)
+    # the two names apart build fine
+    ad.build(Arch(Sequential((Dense(2, name="a_c"), Sequential((Dense(2, name="b"),), name="a"))), input_dim=3))

@@ -64,6 +64,7 @@ from conformance.adapters.base import (
     Model,
     NotApplicable,
     Param,
+    Unbuildable,
     Uninitialized,
     lazy_import,
 )
@@ -216,7 +217,19 @@ class GluonAdapter(Adapter):
     def finish_build(self, model: Model, arch: Arch) -> Model:
         # The default initialisation, net.initialize(): init.Uniform(0.07) for
         # weights, each bias its own 'zeros'; deferred for unknown shapes.
-        model.initialize()
+        try:
+            model.initialize()
+        except AssertionError as exc:
+            # Prefixes join block names with "_", so a block "a_b" beside a
+            # block "a" holding "b" names two Parameters alike
+            # (sequential0_a_b_weight); collect_params() refuses such a model
+            # ("Cannot update self with other because they have different
+            # Parameters with the same name"). Gluon enforces unique names by
+            # refusing to build it: a rule of its own, as Keras' distinct layer
+            # names are (naming tutorial: names are prefix + counter).
+            if "different Parameters with the same name" in str(exc):
+                raise Unbuildable(f"Gluon refuses a model whose prefixed names collide: {exc}") from exc
+            raise
         return model
 
     def child(self, block: Block, index: int) -> Block:

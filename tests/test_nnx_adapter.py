@@ -178,6 +178,29 @@ def test_cpu_matmul_is_full_float32() -> None:
 
 
 
+def test_write_copies_an_aligned_buffer_jax_would_adopt(ad: NnxAdapter) -> None:
+    # What the fix is about: on the CPU, jnp.asarray(a, dtype=...) of an
+    # aligned float32 array shares its memory (observed on jax 0.10.2; without
+    # dtype= it copies), and Variable.set_value keeps a full-size array as it
+    # is; write() copies first.
+    if jax.default_backend() != "cpu":
+        pytest.skip("observed on CPU only")
+    raw = np.empty(4096 * 2, np.uint8)
+    start = -raw.ctypes.data % 4096
+    value = raw[start:start + 12].view(np.float32)
+    value[...] = [1.0, 2.0, 3.0]
+    net = ad.build(Arch(Sequential((Dense(3),)), 1))
+    bias = net.layers[0].bias
+    bias[...] = jnp.asarray(value, dtype=jnp.float32)  # what write() did before the fix
+    value += 1.0
+    adopted = np.asarray(bias[...]).tolist() == [2.0, 3.0, 4.0]
+    value -= 1.0
+    ad.write(bias, value)
+    value += 10.0
+    assert ad.read(bias).tolist() == [1.0, 2.0, 3.0], "write() kept the caller's buffer"
+    assert adopted, "jax no longer adopts an aligned buffer: the copy in write() may be unneeded"
+
+
 # -- packaging -------------------------------------------------------------------------------
 def test_importing_the_adapter_imports_no_jax_library() -> None:
     # (flax itself, and installed() with flax unimportable: the contract's lazy-import check)

@@ -201,20 +201,27 @@ class NnxAdapter(Adapter):
         # param[...] = v: Variable.__setitem__ -> set_value(v, index=...), which
         # stores a same-shape, same-dtype jax array as the new value of the
         # same Param object (a value of another shape would be broadcast by
-        # .at[...].set, so the shape is checked here).
+        # .at[...].set, so the shape is checked here). The value is copied
+        # first: on the CPU jnp.asarray adopts a suitably aligned numpy buffer
+        # without copying (jax-ml/jax#4486), and set_value keeps a full-size
+        # jax array as it is, so the parameter would otherwise change when
+        # the caller later changes its array.
         jnp = _fw().jnp
-        value = np.asarray(value)
+        dtype = np.dtype(param[...].dtype)
+        value = np.array(value, dtype=dtype, copy=True)
         want = tuple(param[...].shape)
         if tuple(value.shape) != want:
             raise ValueError(f"write of shape {value.shape} into a parameter of shape {want}")
-        param[...] = jnp.asarray(value, dtype=param[...].dtype)
+        param[...] = jnp.asarray(value)
 
     def assign(self, param: Param, index: Index, value: np.ndarray | float) -> None:
         # jax arrays are immutable; the documented update is value.at[index].set(v).
         # In flax 0.12 `param[index] = v` is exactly that (Variable.__setitem__ ->
         # set_value(v, index=index) -> self.raw_value = raw_value.at[index].set(v)),
         # stored back into the same Param object; `param.value = ...` is deprecated.
-        param[index] = _fw().jnp.asarray(value, dtype=param[...].dtype)
+        # Copied first, as in write: an index of `...` keeps the array as it is.
+        dtype = np.dtype(param[...].dtype)
+        param[index] = _fw().jnp.asarray(np.array(value, dtype=dtype, copy=True))
 
     # -- initialisation ----------------------------------------------------------
     # A jax initialiser, ``(key, shape, dtype) -> array`` (jax.nn.initializers).

@@ -34,7 +34,6 @@ _JAX_ADOPTS = (
 #: Adapter bugs the contract found and that are not fixed yet ("<framework>-<check>": why);
 #: strict xfails, so a fix fails the test until its entry is removed.
 KNOWN = {
-    "flax-read-write": f"NnxAdapter.write stores jnp.asarray(value): {_JAX_ADOPTS}",
     **(
         {"keras-read-write": f"KerasAdapter.write passes the array to Variable.assign: {_JAX_ADOPTS}"}
         if _keras_backend() == "jax"

@@ -9,6 +9,11 @@ documented idiom:
   ``nnx.relu`` and a flatten function; ``net.layers[i]`` for indexing (the
   container keeps its children in an ``nnx.List``; it has no ``__getitem__``);
   a shared layer is the same ``nnx.Linear`` object at several positions;
+* user-defined layers and blocks: ``nnx.Module`` subclasses as the "Flax
+  basics" guide writes them (:mod:`conformance.frameworks.flax.layers`);
+  distinct layers share a parameter by holding the one ``nnx.Param``, the
+  "Variable sharing (weight-tying)" of the "Model surgery" guide
+  (``model.linear1.kernel = model.linear2.kernel``);
 * parameters are ``nnx.Param`` variables; their values are read with
   ``param[...]`` and written with ``param[...] = v`` / ``param[i, j] = v``
   (the ``.value`` property is deprecated since flax 0.12: "For
@@ -25,7 +30,12 @@ documented idiom:
 * optimiser: ``nnx.Optimizer(model, optax.sgd(lr), wrt=nnx.Param)`` then
   ``optimizer.update(model, grads)`` (the flax >= 0.11 signature);
 * seeding: ``nnx.Rngs(seed)``; initialisers: ``jax.nn.initializers``;
-* saving: Orbax, as the flax "Save and load checkpoints" guide shows.
+* saving: Orbax, as the flax "Save and load checkpoints" guide shows;
+* copies and in-memory state: ``nnx.clone``, ``nnx.split`` / ``nnx.merge``
+  (with and without ``copy=True``), ``nnx.state`` / ``nnx.update`` and the
+  pure-dict recipe (``nnx.to_pure_dict`` / ``nnx.replace_by_pure_dict``); see
+  :meth:`NnxAdapter.copy_by` and :meth:`NnxAdapter.load_state_in_mode` for
+  which of them share ``Variable`` objects with their source.
 
 flax, jax, optax and orbax are imported lazily (see ``_fw`` and ``_ocp``):
 importing this module, and so listing the registered adapters, must work where
@@ -34,6 +44,7 @@ flax is not installed.
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path as FsPath
@@ -42,13 +53,22 @@ from typing import Any
 import numpy as np
 
 from conformance.adapters.base import Adapter, Block, Index, Init, Model, Param, lazy_import
-from conformance.arch import Dense, Flatten, ReLU, Sequential
+from conformance.arch import Dense, Flatten, Kind, ReLU, Sequential
 from conformance.profile import Profile
 
 #: flax.nnx, jax, jax.numpy and optax, imported on first use only
 _fw = lazy_import(jax="jax", jnp="jax.numpy", nnx="flax.nnx", optax="optax")
 #: orbax.checkpoint, the library the flax checkpointing guide uses (imported on first use)
 _ocp = lazy_import("orbax.checkpoint")
+#: the user-defined modules (conformance/frameworks/flax/layers.py, which
+#: imports flax at its top), imported on first use only
+_layers = lazy_import("conformance.frameworks.flax.layers")
+
+
+@functools.cache
+def _empty_block() -> Any:
+    """A user-defined block without children: what every one of them has as attributes."""
+    return _layers().UserBlock(iter(()))
 
 
 def _flatten(x: Any) -> Any:
@@ -58,8 +78,11 @@ def _flatten(x: Any) -> Any:
     return x.reshape((x.shape[0], -1))
 
 
-#: role of each nnx.Linear attribute in the catalogue's vocabulary
+#: role of each nnx.Linear attribute in the catalogue's vocabulary (the
+#: user-defined modules name theirs alike)
 _ROLES = {"kernel": "weight", "bias": "bias"}
+#: ... and the attribute holding each role
+_ATTRS: dict[Kind, str] = {"weight": "kernel", "bias": "bias"}
 
 #: how many models' gradients are kept (a property holds at most two models at once)
 _GRAD_MODELS = 8
@@ -91,6 +114,20 @@ class NnxAdapter(Adapter):
         jax = _fw().jax
         return f"jax{jax.__version__}-{jax.default_backend()}"
 
+    def block_name_ok(self, name: str, *, in_custom_block: bool = False) -> bool:
+        # nnx.Sequential takes no child names (they are dropped), so any name
+        # is fine there. A user-defined block sets each child as an attribute,
+        # as the "Flax basics" guide's MLP does: a name that is already an
+        # attribute of every nnx.Module (`eval`, `sow`, `__dict__`, ...) or of
+        # the block (`order`) cannot name a child, and a name holding "/", the
+        # separator this adapter joins state paths with, would make two
+        # parameters' names collide ("a/b" beside "a" holding "b").
+        if not super().block_name_ok(name):
+            return False
+        if not in_custom_block:
+            return True
+        return "/" not in name and not hasattr(_empty_block(), name)
+
     # -- building --------------------------------------------------------------
     def seed(self, seed: int) -> None:
         # NNX has no global random state: every random draw takes an explicit
@@ -119,6 +156,28 @@ class NnxAdapter(Adapter):
         # expressible and are dropped (block_names is not a capability).
         return _fw().nnx.Sequential(*(child for _, child in children))
 
+    def make_custom_dense(self, units: int, in_features: int | None, node: Dense) -> Block:
+        # A lazy build never gets here (no_lazy_reason): NNX creates every
+        # parameter in the constructor, from the input width it is given.
+        assert in_features is not None
+        return _layers().UserLinear(in_features, units, rngs=self._stream())
+
+    def make_custom_block(self, node: Sequential, children: Iterator[tuple[str | None, Block]]) -> Block:
+        return _layers().UserBlock(children)
+
+    def share_param(self, layer: Block, kind: Kind, param: Param) -> None:
+        # The "Model surgery" guide's Variable sharing (weight-tying):
+        # `model.linear1.kernel = model.linear2.kernel`, the one nnx.Param
+        # then an attribute of both modules (one node of the graph).
+        setattr(layer, _ATTRS[kind], param)
+
+    def make_transposed_dense(self, units: int, in_features: int | None, node: Dense,
+                              sources: dict[Kind, Block]) -> Block:
+        layer = _layers().TransposedLinear(dict(self.layer_params(sources["weight"]))["weight"], units)
+        if "bias" in sources:
+            self.share_param(layer, "bias", dict(self.layer_params(sources["bias"]))["bias"])
+        return layer
+
     def make_relu(self, node: ReLU) -> Block:
         return _fw().nnx.relu
 
@@ -126,12 +185,16 @@ class NnxAdapter(Adapter):
         return _flatten
 
     def child(self, block: Block, index: int) -> Block:
+        if isinstance(block, _layers().UserBlock):
+            return getattr(block, block.order[index])  # a user-defined block: its attribute
         return block.layers[index]  # net.layers[2], rgnet.layers[0].layers[1].layers[0]
 
     def num_children(self, block: Block) -> int:
         if isinstance(block, _fw().nnx.Sequential):
             return len(block.layers)  # positions: a shared layer counts at each
-        return 0  # nnx.Linear, nnx.relu, the flatten function
+        if isinstance(block, _layers().UserBlock):
+            return len(block.order)
+        return 0  # nnx.Linear, the user-defined layers, nnx.relu, the flatten function
 
     # -- parameters ------------------------------------------------------------
     def _param_state(self, node: Any) -> Any:
@@ -201,20 +264,27 @@ class NnxAdapter(Adapter):
         # param[...] = v: Variable.__setitem__ -> set_value(v, index=...), which
         # stores a same-shape, same-dtype jax array as the new value of the
         # same Param object (a value of another shape would be broadcast by
-        # .at[...].set, so the shape is checked here).
+        # .at[...].set, so the shape is checked here). The value is copied
+        # first: on the CPU jnp.asarray adopts a suitably aligned numpy buffer
+        # without copying (jax-ml/jax#4486), and set_value keeps a full-size
+        # jax array as it is, so the parameter would otherwise change when
+        # the caller later changes its array.
         jnp = _fw().jnp
-        value = np.asarray(value)
+        dtype = np.dtype(param[...].dtype)
+        value = np.array(value, dtype=dtype, copy=True)
         want = tuple(param[...].shape)
         if tuple(value.shape) != want:
             raise ValueError(f"write of shape {value.shape} into a parameter of shape {want}")
-        param[...] = jnp.asarray(value, dtype=param[...].dtype)
+        param[...] = jnp.asarray(value)
 
     def assign(self, param: Param, index: Index, value: np.ndarray | float) -> None:
         # jax arrays are immutable; the documented update is value.at[index].set(v).
         # In flax 0.12 `param[index] = v` is exactly that (Variable.__setitem__ ->
         # set_value(v, index=index) -> self.raw_value = raw_value.at[index].set(v)),
         # stored back into the same Param object; `param.value = ...` is deprecated.
-        param[index] = _fw().jnp.asarray(value, dtype=param[...].dtype)
+        # Copied first, as in write: an index of `...` keeps the array as it is.
+        dtype = np.dtype(param[...].dtype)
+        param[index] = _fw().jnp.asarray(np.array(value, dtype=dtype, copy=True))
 
     # -- initialisation ----------------------------------------------------------
     # A jax initialiser, ``(key, shape, dtype) -> array`` (jax.nn.initializers).
@@ -268,14 +338,20 @@ class NnxAdapter(Adapter):
         inits = {"weight": None if weight is None else self.native_initializer(weight),
                  "bias": None if bias is None else self.native_initializer(bias)}
         rngs = self._stream()
+        layers = _layers()
+        dense = (nnx.Linear, layers.UserLinear, layers.TransposedLinear)
         # nnx.iter_graph visits every node once ("Repeated nodes are visited only
         # once"), so a shared nnx.Linear is initialised once; the block itself too.
+        # A parameter two distinct layers hold is reached from both: it is
+        # initialised once as well.
+        done: set[int] = set()
         for _, node in nnx.iter_graph(block):
-            if not isinstance(node, nnx.Linear):
+            if not isinstance(node, dense):
                 continue
             for role, p in self.layer_params(node):
                 fn = inits[role]
-                if fn is not None:
+                if fn is not None and id(p) not in done:
+                    done.add(id(p))
                     value = p[...]
                     p[...] = fn(rngs.params(), value.shape, value.dtype)
 
@@ -355,3 +431,58 @@ class NnxAdapter(Adapter):
             return nnx.merge(graphdef, restored)
         nnx.update(model, restored)  # "update"
         return model
+
+    # -- copies and in-memory state ------------------------------------------------------
+    def copy_by(self, model: Model, op: str) -> Model:
+        # Every op is documented on the graph API page
+        # (https://flax.readthedocs.io/en/latest/api_reference/flax.nnx/graph.html):
+        # "clone": nnx.clone(model): "the cloned Variable wrappers are new
+        #   objects but share their underlying jax.Array buffers with the
+        #   original" (writes replace a Variable's array, so they stay apart:
+        #   the docstring's own example);
+        # "clone-shared": nnx.clone(model, variables=False): "otherwise the
+        #   Variables are shared between the original and cloned node";
+        # "split-merge": nnx.merge(*nnx.split(model)), merge's copy=False
+        #   default: the new model holds the state's Variables, which nnx.split
+        #   returns as the model's own;
+        # "split-merge-copy": nnx.merge(graphdef, state, copy=True), "create new
+        #   copies of the Variables in the states".
+        nnx = _fw().nnx
+        if op == "clone":
+            return nnx.clone(model)
+        if op == "clone-shared":
+            return nnx.clone(model, variables=False)
+        graphdef, state = nnx.split(model)
+        return nnx.merge(graphdef, state, copy=op == "split-merge-copy")
+
+    def get_state(self, model: Model) -> Any:
+        # nnx.state(model): a State whose leaves are the model's own Variables
+        # (flax >= 0.12; the "Flax basics" guide: "State is a Mapping from
+        # strings to Variables or nested States").
+        return _fw().nnx.state(model)
+
+    def state_arrays(self, state: Any) -> list[tuple[str, np.ndarray]]:
+        return [(_path_name(path), np.array(v[...])) for path, v in _fw().nnx.to_flat_state(state)]
+
+    def load_state_in_mode(self, model: Model, state: Any, mode: str) -> Model:
+        # "update": nnx.update(model, state), "update the given graph node
+        #   with a new state in-place": each Variable of the model takes the
+        #   state's array (the same immutable jax.Array);
+        # "merge": nnx.merge(nnx.graphdef(model), state), the checkpointing
+        #   guide's restore recipe with an in-memory state: with merge's
+        #   copy=False default the new model holds the state's own Variables;
+        # "merge-copy": the same with copy=True: copies of them;
+        # "pure-dict": the guide's "Save and restore as pure dictionaries":
+        #   nnx.to_pure_dict(state), nnx.replace_by_pure_dict into the model's
+        #   split state, then nnx.merge.
+        nnx = _fw().nnx
+        if mode == "update":
+            nnx.update(model, state)
+            return model
+        graphdef, own = nnx.split(model)
+        if mode == "merge":
+            return nnx.merge(graphdef, state)
+        if mode == "merge-copy":
+            return nnx.merge(graphdef, state, copy=True)
+        nnx.replace_by_pure_dict(own, nnx.to_pure_dict(state))  # "pure-dict"
+        return nnx.merge(graphdef, own)

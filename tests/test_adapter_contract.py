@@ -20,12 +20,6 @@ from conformance.arch import Kind
 from conformance.frameworks import BUILTIN, builtin_profiles
 from conformance.testing import ContractFailure, adapter_contract_tests, check_adapter
 
-
-def _keras_backend() -> str | None:
-    cls = adapter_class("keras")
-    return cls().backend() if cls.installed() else None
-
-
 _JAX_ADOPTS = (
     "on the CPU jax adopts an aligned numpy buffer without copying (jax-ml/jax#4486, #37830), so "
     "changing the caller's array after write() changes the parameter; a copy first (np.array(value)) "
@@ -35,11 +29,6 @@ _JAX_ADOPTS = (
 #: strict xfails, so a fix fails the test until its entry is removed.
 KNOWN = {
     "flax-read-write": f"NnxAdapter.write stores jnp.asarray(value): {_JAX_ADOPTS}",
-    **(
-        {"keras-read-write": f"KerasAdapter.write passes the array to Variable.assign: {_JAX_ADOPTS}"}
-        if _keras_backend() == "jax"
-        else {}
-    ),
 }
 
 test_contract = adapter_contract_tests(*(adapter_class(name) for name in BUILTIN), known=KNOWN)

@@ -402,7 +402,11 @@ class KerasAdapter(Adapter):
 
     def write(self, param: Param, value: np.ndarray) -> None:
         v = _var(param, "write")
-        value = np.asarray(value, dtype=np.float32)
+        # A copy of its own: on the jax backend Variable.assign keeps the array
+        # it is given, and jax on the CPU adopts an aligned numpy buffer without
+        # copying (jax-ml/jax#4486), so the caller's array would become the
+        # parameter's storage.
+        value = np.array(value, dtype=np.float32, copy=True)
         if tuple(value.shape) != tuple(v.shape):
             raise ValueError(f"write of shape {value.shape} into a variable of shape {tuple(v.shape)}")
         v.assign(value)  # Variable.assign: the variable object is kept

@@ -748,7 +748,8 @@ class KerasAdapter(Adapter):
         if op == "clone_model":
             # A user-defined root too: its docs say "subclassed models cannot be
             # cloned by default" and name from_config as the equivalent, which
-            # is what clone_model itself calls for one (Keras 2.15 and 3).
+            # clone_model itself does for one (Keras 2.15 calls from_config,
+            # Keras 3 serialises and deserialises it).
             copy = k.models.clone_model(model)
         else:  # "from_config": Sequential.from_config(config), model.__class__.from_config(...)
             copy = type(model).from_config(model.get_config())

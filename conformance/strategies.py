@@ -151,6 +151,20 @@ NESTED_CUSTOM = Arch(
 )
 
 
+#: A user-defined layer named alike in two user-defined blocks ('proj' in
+#: 'enc' and in 'dec'): a name that leaves out the enclosing blocks (a weight
+#: named when its layer is made, before the layer is in any block) collides,
+#: and a state dict keyed by it holds one value for two parameters (of two
+#: widths, so the two never agree by chance).
+SAME_NAME_TWO_USER_BLOCKS = Arch(
+    Sequential(
+        (Sequential((Dense(2, name="proj", custom=True),), name="enc", custom=True),
+         Sequential((Dense(3, name="proj", custom=True),), name="dec", custom=True))
+    ),
+    input_dim=2,
+)
+
+
 def block_names(*, forbidden: str = "", min_size: int = 1, max_size: int = 10) -> st.SearchStrategy[str]:
     """Block names with spaces, dashes and non-ASCII letters, minus the
     characters a framework forbids. Names made only of digits are excluded:

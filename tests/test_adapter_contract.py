@@ -20,26 +20,11 @@ from conformance.arch import Kind
 from conformance.frameworks import BUILTIN, builtin_profiles
 from conformance.testing import ContractFailure, adapter_contract_tests, check_adapter
 
-
-def _keras_backend() -> str | None:
-    cls = adapter_class("keras")
-    return cls().backend() if cls.installed() else None
-
-
-_JAX_ADOPTS = (
-    "on the CPU jax adopts an aligned numpy buffer without copying (jax-ml/jax#4486, #37830), so "
-    "changing the caller's array after write() changes the parameter; a copy first (np.array(value)) "
-    "would protect it"
-)
 #: Adapter bugs the contract found and that are not fixed yet ("<framework>-<check>": why);
-#: strict xfails, so a fix fails the test until its entry is removed.
-KNOWN = {
-    **(
-        {"keras-read-write": f"KerasAdapter.write passes the array to Variable.assign: {_JAX_ADOPTS}"}
-        if _keras_backend() == "jax"
-        else {}
-    ),
-}
+#: strict xfails, so a fix fails the test until its entry is removed. Empty: the
+#: two it held (NNX's and Keras-on-jax's write() letting jax adopt the caller's
+#: aligned numpy buffer) are fixed, each adapter copying first.
+KNOWN: dict[str, str] = {}
 
 test_contract = adapter_contract_tests(*(adapter_class(name) for name in BUILTIN), known=KNOWN)
 

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from hypothesis import assume, example, given
 
-from conformance.arch import Arch, Dense, Sequential
 from conformance.properties._support import (
     assert_forward_is_function_of_params,
     assert_listing_is_each_parameter_once,
@@ -21,6 +20,7 @@ from conformance.properties._support import (
 from conformance.strategies import (
     CHAPTER_LINEAR,
     NESTED_CUSTOM,
+    SAME_NAME_TWO_USER_BLOCKS,
     architectures,
     block_names,
     cases,
@@ -33,15 +33,6 @@ from conformance.strategies import (
 CUSTOM = architectures(custom=True).filter(lambda a: a.has_custom())
 #: ... with block names, for the naming clause.
 NAMED_CUSTOM = architectures(custom=True, names=block_names()).filter(lambda a: a.has_custom())
-#: A user-defined layer named alike in two user-defined blocks ('proj' in
-#: 'enc' and in 'dec'): a name that drops the enclosing blocks collides.
-SAME_NAME_TWO_USER_BLOCKS = Arch(
-    Sequential(
-        (Sequential((Dense(2, name="proj", custom=True),), name="enc", custom=True),
-         Sequential((Dense(2, name="proj", custom=True),), name="dec", custom=True))
-    ),
-    input_dim=2,
-)
 
 
 @pytest.mark.clause("custom.params-tracked")

@@ -22,6 +22,7 @@ from conformance.properties._support import (
 from conformance.strategies import (
     CHAPTER_MLP,
     CHAPTER_RGNET,
+    SAME_NAME_TWO_USER_BLOCKS,
     architectures,
     block_names,
     property_settings,
@@ -61,6 +62,7 @@ def test_listing_follows_layer_order_weight_before_bias(adapter, arch, seed):
 @example(arch=CHAPTER_RGNET, seed=0)
 @example(arch=DOTTED_COLLISION, seed=0)
 @example(arch=SAME_NAME_TWO_BLOCKS, seed=0)
+@example(arch=SAME_NAME_TWO_USER_BLOCKS, seed=0)
 def test_parameter_names_are_unique(adapter, arch, seed):
     """naming.unique-names: for any nesting and accepted block names, listed
     names MUST be pairwise distinct."""
@@ -73,6 +75,7 @@ def test_parameter_names_are_unique(adapter, arch, seed):
 @property_settings
 @given(arch=NAMED, seed=seeds())
 @example(arch=CHAPTER_RGNET, seed=0)
+@example(arch=SAME_NAME_TWO_USER_BLOCKS, seed=0)
 def test_block_names_are_accepted_and_used(adapter, arch, seed):
     """naming.block-names: names with spaces, dashes and non-ASCII letters MUST
     be accepted, and MUST appear in the names of the parameters inside."""
@@ -110,6 +113,7 @@ def test_names_mirror_the_nesting(adapter, arch, seed):
 @given(arch=architectures(custom=None), seed=seeds())
 @example(arch=CHAPTER_MLP, seed=0)
 @example(arch=CHAPTER_RGNET, seed=0)
+@example(arch=SAME_NAME_TWO_USER_BLOCKS, seed=0)
 def test_lookup_by_name_returns_the_structural_object(adapter, arch, seed):
     """naming.lookup-by-name: looking a listed name up MUST return the object
     structural indexing reaches."""
@@ -130,6 +134,7 @@ def test_lookup_by_name_returns_the_structural_object(adapter, arch, seed):
 @example(arch=CHAPTER_MLP, seed=0)
 @example(arch=DOTTED_COLLISION, seed=0)
 @example(arch=SAME_NAME_TWO_BLOCKS, seed=0)
+@example(arch=SAME_NAME_TWO_USER_BLOCKS, seed=0)
 def test_state_dict_agrees_with_parameters(adapter, arch, seed):
     """naming.state-dict-agrees: every listed parameter MUST appear in the
     state dict under its name, holding the parameter's value."""

@@ -17,7 +17,12 @@ added twice for tying, ``kernel_initializer=`` / ``bias_initializer=`` and a
 (the chapter's ``MyInit``), ``weights[0][:].assign(...)`` and
 ``weights[0][0, 0].assign(42)`` for writing, building on the first call,
 ``keras.utils.set_random_seed``, ``save_weights`` / ``load_weights`` and
-``save`` / ``load_model``.
+``save`` / ``load_model``. User-defined layers and blocks are the subclassing
+guide's (``conformance/frameworks/keras/layers.py``); a parameter shared by
+distinct layers is another layer's variable set as an attribute of a
+user-defined layer; copies are ``keras.models.clone_model`` and
+``from_config``, each followed by ``set_weights(get_weights())``; the
+in-memory state is ``get_weights()`` / ``set_weights``.
 
 Keras is imported lazily (see :func:`_keras`): importing this module, and so
 listing the registered adapters, must work where Keras is not installed.
@@ -48,13 +53,16 @@ from conformance.adapters.base import (
     Uninitialized,
     lazy_import,
 )
-from conformance.arch import Arch, Dense, Flatten, ReLU, Sequential
+from conformance.arch import Arch, Dense, Flatten, Kind, Node, ReLU, Sequential
 from conformance.profile import Profile
 
 #: TensorFlow (Keras 2's, and Keras 3's tensorflow backend), imported on first use
 _tf = lazy_import("tensorflow")
 #: torch, for Keras 3's torch backend, imported on first use
 _torch = lazy_import("torch")
+#: the user-defined layers (conformance/frameworks/keras/layers.py, which
+#: imports Keras at its top), imported on first use only
+_layers = lazy_import("conformance.frameworks.keras.layers")
 
 
 @functools.cache
@@ -101,6 +109,24 @@ def _keeps_repeated_layer() -> bool:
     k = _keras()
     shared = k.layers.Dense(1)
     return len(k.Sequential([k.layers.Flatten(), shared, shared]).layers) == 3
+
+
+@functools.cache
+def _block_attributes() -> frozenset[str]:
+    """The attributes every user-defined block has (Keras' Model API, and on
+    the torch backend torch.nn.Module's), observed on an empty one that has
+    been called, so that those created by the first call are included."""
+    probe = _layers().UserBlock((), name="conformance_probe")  # a given name: no name counter moves
+    probe(np.zeros((1, 1), dtype=np.float32))
+    return frozenset(dir(probe))
+
+
+def _named_nodes(root: Sequential) -> Iterator[tuple[Node, bool]]:
+    """Every node below ``root`` with whether its parent is a user-defined block."""
+    for child in root.children:
+        yield child, root.custom
+        if isinstance(child, Sequential):
+            yield from _named_nodes(child)
 
 
 def _to_numpy(x: Any) -> np.ndarray:
@@ -202,6 +228,8 @@ class KerasAdapter(Adapter):
         # Sequential -> the number of positions it was built with, to tell
         # when `layers[i]` no longer reaches position i (Keras 2 de-duplicates).
         self._positions: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+        # model -> its input width, to build a copy before set_weights
+        self._input_dim: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
 
     @classmethod
     def installed(cls) -> bool:
@@ -224,6 +252,13 @@ class KerasAdapter(Adapter):
     def block_name_ok(self, name: str, *, in_custom_block: bool = False) -> bool:
         if not super().block_name_ok(name):
             return False
+        # A user-defined block sets each child as an attribute under its name
+        # (the subclassing guide's `self.d1 = Dense(...)`): a name that is
+        # already an attribute of every block (`layers`, `weights`, `call`,
+        # `__dict__`, and on the torch backend torch.nn.Module's `training`,
+        # `forward`, ...) would replace it or be shadowed by it.
+        if in_custom_block and name in _block_attributes():
+            return False
         if _major() < 3:
             return bool(_TF_SCOPE_NAME.match(name))
         # On the torch backend every Keras layer is a torch.nn.Module and
@@ -239,7 +274,8 @@ class KerasAdapter(Adapter):
     def build(self, arch: Arch) -> Model:
         # The base's walk, with what Keras adds around it: a check of the block
         # names Keras rejects, and its unique-name rule turned into Unbuildable.
-        bad = [n.name for _, n in arch.walk() if n.name is not None and not self.block_name_ok(n.name)]
+        bad = [n.name for n, in_custom in _named_nodes(arch.root)
+               if n.name is not None and not self.block_name_ok(n.name, in_custom_block=in_custom)]
         if bad:
             # Keras 2 builds inside TF name scopes and raises ValueError ("... is
             # not a valid scope name") for these; Keras 3 for a name with "/".
@@ -275,6 +311,35 @@ class KerasAdapter(Adapter):
         self._positions[seq] = len(node.children)
         return seq
 
+    def make_custom_dense(self, units: int, in_features: int | None, node: Dense) -> Block:
+        # The subclassing guide's layer: bias in __init__, kernel in build();
+        # Keras passes the input shape to build(), so in_features is not used.
+        return _layers().UserDense(units, name=node.name)
+
+    def make_custom_block(self, node: Sequential, children: Iterator[tuple[str | None, Block]]) -> Block:
+        # class Linear(tf.keras.Model): each child an attribute, a named one
+        # under its name, an unnamed one as layer<i>.
+        return _layers().UserBlock(
+            [(name if name is not None else f"layer{i}", child) for i, (name, child) in enumerate(children)],
+            name=node.name,
+        )
+
+    def make_sharing_dense(self, units: int, in_features: int | None, node: Dense,
+                           sources: dict[Kind, Block]) -> Block:
+        # Keras has no argument or setter giving a built-in layer another
+        # layer's variable (Dense.kernel is a read-only property; sharing a
+        # variable between built-in layers is the open feature request
+        # keras-team/keras#18821). What it documents is that "variables set as
+        # attributes of a layer are tracked as weights of the layer": a
+        # user-defined layer that sets the source's variable as its attribute
+        # holds that very variable. So every layer sharing a parameter is the
+        # user-defined SharingDense, whether or not node.custom.
+        self.require("param_sharing")
+        if node.transposed:
+            self.require("transposed_sharing")
+        return _layers().SharingDense(units, weight_of=sources.get("weight"), bias_of=sources.get("bias"),
+                                      transposed=node.transposed, name=node.name)
+
     def make_relu(self, node: ReLU) -> Block:
         return _keras().layers.ReLU(name=node.name)
 
@@ -282,13 +347,29 @@ class KerasAdapter(Adapter):
         return _keras().layers.Flatten(name=node.name)
 
     def finish_build(self, model: Model, arch: Arch) -> Model:
-        if not arch.lazy:
-            # Known input shape: build now (Sequential.build(input_shape)), which
-            # creates every variable. Without it, Keras builds on the first call.
-            model.build((None, arch.input_dim))
+        self._input_dim[model] = arch.input_dim
+        if not arch.lazy:  # otherwise Keras builds on the first call
+            self._build_for(model, arch.input_dim)
         return model
 
+    @staticmethod
+    def _build_for(model: Model, input_dim: int) -> None:
+        """Create every variable of ``model`` for inputs of width ``input_dim``."""
+        if isinstance(model, _keras().Sequential) or _major() < 3:
+            # Sequential.build(input_shape); Keras 2's Model.build is documented
+            # for subclassed models too ("a substitute for calling the model on
+            # real data to build it").
+            model.build((None, input_dim))
+        else:
+            # Keras 3's Model.build(input_shape) does not build the sub-layers
+            # of a subclassed model without a build() of its own (it warns so);
+            # the guide's way is to call it: "Call the subclassed model once
+            # to create the weights" ("Serialization and saving").
+            model(np.zeros((1, input_dim), dtype=np.float32))
+
     def child(self, block: Block, index: int) -> Block:
+        if isinstance(block, _layers().UserBlock):
+            return getattr(block, block.order[index])  # a user-defined block: its attribute
         layers = block.layers  # net.layers[i], rgnet.layers[0].layers[1]
         given = self._positions.get(block)
         if given is not None and len(layers) != given:
@@ -302,16 +383,25 @@ class KerasAdapter(Adapter):
     def num_children(self, block: Block) -> int:
         if isinstance(block, _keras().Sequential):
             return len(block.layers)
+        if isinstance(block, _layers().UserBlock):
+            return len(block.order)
         return 0
 
     # -- parameters ------------------------------------------------------------
+    @staticmethod
+    def _is_dense(layer: Any) -> bool:
+        """A built-in Dense or one of the user-defined dense layers (each has
+        `kernel` and `bias` attributes, as Dense has)."""
+        return isinstance(layer, (_keras().layers.Dense, _layers().UserDense, _layers().SharingDense))
+
     def layer_params(self, layer: Block) -> list[tuple[str, Param]]:
-        k = _keras()
-        if isinstance(layer, k.layers.Dense):
+        if self._is_dense(layer):
             if not layer.built:
                 return [("weight", _Pending(layer, "kernel")), ("bias", _Pending(layer, "bias"))]
             roles = []
-            for v in layer.weights:  # the chapter's net.layers[2].weights: [kernel, bias]
+            # the chapter's net.layers[2].weights: [kernel, bias] (a user-defined
+            # layer lists them in the order it created or set them)
+            for v in layer.weights:
                 role = "weight" if v is layer.kernel else "bias" if v is layer.bias else None
                 if role is None:
                     raise AssertionError(f"{layer.name}.weights holds {v!r}, neither kernel nor bias")
@@ -402,7 +492,11 @@ class KerasAdapter(Adapter):
 
     def write(self, param: Param, value: np.ndarray) -> None:
         v = _var(param, "write")
-        value = np.asarray(value, dtype=np.float32)
+        # A copy of its own: on the jax backend Variable.assign keeps the array
+        # it is given, and jax on the CPU adopts an aligned numpy buffer without
+        # copying (jax-ml/jax#4486), so the caller's array would become the
+        # parameter's storage.
+        value = np.array(value, dtype=np.float32, copy=True)
         if tuple(value.shape) != tuple(v.shape):
             raise ValueError(f"write of shape {value.shape} into a variable of shape {tuple(v.shape)}")
         v.assign(value)  # Variable.assign: the variable object is kept
@@ -457,19 +551,23 @@ class KerasAdapter(Adapter):
         return _MIXTURE[0]()
 
     def _dense_layers(self, block: Block) -> list[Any]:
-        """Every Dense reachable from ``block``, each object once, in order."""
+        """Every dense layer (built-in or user-defined) reachable from
+        ``block``, each object once, in order."""
         k = _keras()
         out: list[Any] = []
         seen: set[int] = set()
 
         def walk(b: Any) -> None:
-            if isinstance(b, k.layers.Dense):
+            if self._is_dense(b):
                 if id(b) not in seen:
                     seen.add(id(b))
                     out.append(b)
             elif isinstance(b, k.Sequential):
                 for c in b.layers:
                     walk(c)
+            elif isinstance(b, _layers().UserBlock):
+                for attr in b.order:
+                    walk(getattr(b, attr))
 
         walk(block)
         return out
@@ -484,17 +582,19 @@ class KerasAdapter(Adapter):
         # * an unbuilt Dense gets the initialiser set as its kernel_initializer /
         #   bias_initializer attribute, exactly what the constructor argument
         #   sets, and build() on the first call uses it;
-        # * a built Dense has its variables already; re-initialising, as Keras
-        #   users do, is assigning `initializer(shape, dtype)` to each variable.
+        # * a variable that exists (every one of a built layer; the bias a
+        #   user-defined layer creates in __init__) is re-initialised as Keras
+        #   users do it: assigning `initializer(shape, dtype)` to it.
         for layer in self._dense_layers(block):
             for spec, attr in ((weight, "kernel"), (bias, "bias")):
                 if spec is None:
                     continue
                 init = self.native_initializer(spec)
-                if not layer.built:
+                # an unbuilt Dense has no `kernel` (Keras 3's property raises AttributeError)
+                v = getattr(layer, attr, None)
+                if v is None:
                     setattr(layer, f"{attr}_initializer", init)
                 else:
-                    v = getattr(layer, attr)
                     v.assign(init(tuple(v.shape), dtype=self.dtype(v)))
 
     # -- computing -------------------------------------------------------------
@@ -600,4 +700,73 @@ class KerasAdapter(Adapter):
         model.save(self._model_file(path))
 
     def load_model(self, path: FsPath) -> Model:
+        # The user-defined layers are registered (keras.saving.register_keras_serializable),
+        # so load_model finds them without custom_objects.
         return _keras().models.load_model(self._model_file(path))
+
+    # -- copies and in-memory state ----------------------------------------------
+    def _children(self, block: Any) -> list[Any]:
+        if isinstance(block, _keras().Sequential):
+            return list(block.layers)
+        if isinstance(block, _layers().UserBlock):
+            return [getattr(block, attr) for attr in block.order]
+        return []
+
+    def _shares_objects(self, model: Model) -> bool:
+        """Whether some variable is reached at two positions of ``model`` (a
+        layer used twice, or distinct layers holding one variable)."""
+        seen: set[int] = set()
+
+        def walk(b: Any) -> bool:
+            if self._is_dense(b):
+                ids = {id(v) for v in b.weights}
+                if ids & seen:
+                    return True
+                seen.update(ids)
+                return False
+            return any(walk(c) for c in self._children(b))
+
+        return walk(model)
+
+    def copy_by(self, model: Model, op: str) -> Model:
+        # Both operations rebuild the model from its config, which holds no
+        # weights: keras.models.clone_model "creates new layers (and thus new
+        # weights)", and from_config "does not handle ... weights (handled by
+        # set_weights)". The documented way to give the new model the source's
+        # values is the in-memory weight transfer, set_weights(get_weights())
+        # (guide "Serialization and saving"), which is what makes it a copy.
+        if self._shares_objects(model):
+            raise Unbuildable(
+                "keras.models.clone_model documents that it 'will not preserve the uniqueness of shared "
+                "objects within the model (e.g. a single variable attached to two distinct layers will be "
+                "restored as two separate variables)', and in-memory cloning 'is equivalent to getting the "
+                "config then recreating the model from its config' (https://keras.io/api/models/model_saving_apis/"
+                "model_config_serialization/, https://keras.io/guides/serialization_and_saving/): neither "
+                "operation is documented to copy a model with shared layers or variables"
+            )
+        k = _keras()
+        if op == "clone_model":
+            # A user-defined root too: its docs say "subclassed models cannot be
+            # cloned by default" and name from_config as the equivalent, which
+            # clone_model itself does for one (Keras 2.15 calls from_config,
+            # Keras 3 serialises and deserialises it).
+            copy = k.models.clone_model(model)
+        else:  # "from_config": Sequential.from_config(config), model.__class__.from_config(...)
+            copy = type(model).from_config(model.get_config())
+        if not all(layer.built for layer in self._dense_layers(copy)):
+            self._build_for(copy, self._input_dim[model])
+        copy.set_weights(model.get_weights())
+        self._input_dim[copy] = self._input_dim[model]
+        return copy
+
+    def get_state(self, model: Model) -> Any:
+        # The guide's in-memory weight transfer: model.get_weights(), a list of
+        # numpy arrays in the order of model.weights.
+        return model.get_weights()
+
+    def state_arrays(self, state: Any) -> list[tuple[str, np.ndarray]]:
+        return [(str(i), np.array(a, copy=True)) for i, a in enumerate(state)]
+
+    def load_state_in_mode(self, model: Model, state: Any, mode: str) -> Model:
+        model.set_weights(state)  # the one mode, "set_weights"
+        return model

@@ -430,4 +430,5 @@ def test_colliding_prefixed_names_are_refused_as_unbuildable(ad: GluonAdapter) -
     with pytest.raises(Unbuildable, match="same name"):
         ad.build(arch)
     # the two names apart build fine
-    ad.build(Arch(Sequential((Dense(2, name="a_c"), Sequential((Dense(2, name="b"),), name="a"))), input_dim=3))
+    apart = Sequential((Dense(2, name="a_c"), Sequential((Dense(2, name="b"),), name="a")))
+    ad.build(Arch(apart, input_dim=3))

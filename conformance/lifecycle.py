@@ -7,10 +7,11 @@ documented operation, performed through the adapter's primitives (each the
 framework's own idiom): build (with shared layers and shared parameters),
 initialise (a built-in or the custom initialiser, on the model or a
 sub-block, with and without force), write (an element, a slice, a whole
-value), forward, backward, optimiser step, zero gradients, save weights,
-load them in each documented mode, save and load a whole model, copy, load
-an in-memory state. A rule exists only where the framework's profile has
-the capability (preconditions read ``adapter.facts``, never a name).
+value), forward, backward, optimiser step, zero gradients, a training step
+(the three in a row), save weights, load them in each documented mode, save
+and load a whole model, copy, load an in-memory state, discard a model. A
+rule exists only where the framework's profile has the capability
+(preconditions read ``adapter.facts``, never a name).
 
 Beside the framework the machine keeps a **mirror**: which parameter objects
 the architecture has and where each is reached (:meth:`Arch.positions`),
@@ -98,6 +99,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import shutil
 import tempfile
 import unittest
@@ -116,6 +118,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
     RuleBasedStateMachine,
+    consumes,
     initialize,
     invariant,
     precondition,
@@ -124,7 +127,7 @@ from hypothesis.stateful import (
 )
 
 from conformance import hypothesis_profile
-from conformance.adapters.base import Adapter, Init, NotApplicable, Unbuildable
+from conformance.adapters.base import Adapter, Init, NotApplicable
 from conformance.arch import Arch, Dense, Kind, ParamRef, Path, Position, Sequential
 from conformance.properties._laws import TRUNCATED_STD
 from conformance.properties._support import (
@@ -519,7 +522,6 @@ class _ArchInfo:
                    arch.dense_uses())
 
 
-
 class LifecycleMachine(RuleBasedStateMachine):
     """The lifecycle of models of one drawn architecture, against a mirror.
 
@@ -661,11 +663,12 @@ class LifecycleMachine(RuleBasedStateMachine):
                                        m.name, m.names, m.listing, m.keys)
         return ref
 
-    def _fail_or_refuse(self, step: _Step, exc: BaseException, op: str) -> None:
-        if isinstance(exc, (NotApplicable, Unbuildable)):
-            step.what += f" (refused: {str(exc).strip()[:200]})"
-            step.unchecked = True
-            self._refused.add(op)
+    def _refused_by(self, step: _Step, exc: NotApplicable, op: str) -> None:
+        """The framework documents that it cannot do ``op`` here: the step is
+        skipped (what it left is adopted unchecked) and ``op`` not drawn again."""
+        step.what += f" (refused: {str(exc).strip()[:200]})"
+        step.unchecked = True
+        self._refused.add(op)
 
     # -- rules: building ---------------------------------------------------------------------
     @initialize(target=models, arch=_on_machine(_architectures), seed=_SEEDS,
@@ -733,6 +736,19 @@ class LifecycleMachine(RuleBasedStateMachine):
             self._inherit(m, first)
         return handle
 
+    @precondition(lambda self: len(self._live_models()) > 1)
+    @rule(model=consumes(models))
+    def discard(self, model: ModelRef) -> None:
+        """Drop a model (the last reference to it goes): nothing of any other
+        model changes, not even of a model documented to alias its storage."""
+        m = self._live(model)
+        if m is None:
+            return
+        self._begin("discard", f"discarding {m.name}")
+        self._models[model.index] = None
+        m.native = None
+        gc.collect()
+
     def _inherit(self, m: _Model, like: Any) -> None:
         if "positional_names" in self.facts.capabilities:
             m.names = like.names
@@ -769,7 +785,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         except _OperationFailed:
             return
         except NotApplicable as exc:
-            self._fail_or_refuse(step, exc, "initialise")
+            self._refused_by(step, exc, "initialise")
             return
         for ref, spec in touched.items():
             self._touch(step, m, ref, _Want("law", law=_law(spec, self.facts), why=f"after {_code(spec)}"))
@@ -797,7 +813,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         except _OperationFailed:
             return
         except NotApplicable as exc:
-            self._fail_or_refuse(step, exc, "initialise_all")
+            self._refused_by(step, exc, "initialise_all")
             return
         if not force:
             return
@@ -996,7 +1012,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         except _OperationFailed:
             path = None
         except NotApplicable as exc:
-            self._fail_or_refuse(step, exc, "save_weights")
+            self._refused_by(step, exc, "save_weights")
             path = None
         ref = self._new_file("weight_files", m, path)
         step.what += f" to {ref!r}"
@@ -1018,7 +1034,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         except _OperationFailed:
             return
         except NotApplicable as exc:
-            self._fail_or_refuse(step, exc, "load_weights")
+            self._refused_by(step, exc, "load_weights")
             return
         self._loaded(step, m, native, f.values, replaces=mode in self.facts.aliasing)
 
@@ -1054,7 +1070,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         except _OperationFailed:
             path = None
         except NotApplicable as exc:
-            self._fail_or_refuse(step, exc, "save_model")
+            self._refused_by(step, exc, "save_model")
             path = None
         ref = self._new_file("model_files", m, path)
         step.what += f" to {ref!r}"
@@ -1076,7 +1092,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         except _OperationFailed:
             return self._dead()
         except NotApplicable as exc:
-            self._fail_or_refuse(step, exc, "load_model")
+            self._refused_by(step, exc, "load_model")
             return self._dead()
         handle = self._add_model(native, f.values, want="exact", inherit=f)
         step.what += f" as {handle!r}"
@@ -1097,8 +1113,8 @@ class LifecycleMachine(RuleBasedStateMachine):
                 native = self.adapter.copy_model(m.native, op)
         except _OperationFailed:
             return self._dead()
-        except (NotApplicable, Unbuildable) as exc:
-            self._fail_or_refuse(step, exc, "copy")
+        except NotApplicable as exc:  # Unbuildable too: the operation's documentation refuses the model
+            self._refused_by(step, exc, "copy")
             return self._dead()
         storage = dict(m.storage) if op in self.facts.aliasing else None
         handle = self._add_model(native, self._values_of(m), want="exact", storage=storage, inherit=m)
@@ -1121,7 +1137,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         except _OperationFailed:
             return
         except NotApplicable as exc:
-            self._fail_or_refuse(step, exc, "load_state")
+            self._refused_by(step, exc, "load_state")
             return
         self._loaded(step, m, native, self._values_of(s), replaces=mode in self.facts.aliasing, source=s)
 

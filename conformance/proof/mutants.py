@@ -1133,19 +1133,23 @@ def score_line(killed: int, total: int) -> str:
     return f"mutation score: {killed}/{total} = {round(100 * killed / total)} %"
 
 
-def build_table(*, seeds: Sequence[int], full: bool, max_examples: int, workers: int) -> dict[str, Any]:
-    ids = list(MUTANTS)
+def build_table(*, seeds: Sequence[int], full: bool, max_examples: int, workers: int,
+                only: Sequence[str] | None = None, previous: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run the mutants (``only`` these, merged into the ``previous`` table,
+    whose rows of the others are kept) and return the table."""
+    ids = list(only) if only is not None else list(MUTANTS)
     jobs = [{"mutant_id": m, "seed": s, "max_examples": max_examples} for s in seeds for m in ids]
     baseline = run(None, seed=seeds[0], max_examples=max_examples,
-                   clauses=sorted({c for m in MUTANTS.values() for c in m.clauses}))
+                   clauses=sorted({c for m in ids for c in MUTANTS[m].clauses}))
     results = run_all(jobs, workers=workers)
     fulls = run_all([{"mutant_id": m, "seed": seeds[0], "max_examples": max_examples, "full": True}
                      for m in ids], workers=workers) if full else []
-    rows = []
+    kept = {r["id"]: r for r in (previous or {}).get("mutants", []) if r["id"] not in ids}
+    new = {}
     for m in ids:
         mine = [r for r in results if r["mutant"] == m]
         first = next(r for r in mine if r["seed"] == seeds[0])
-        rows.append({
+        new[m] = {
             "id": m,
             "area": MUTANTS[m].area,
             "bug": MUTANTS[m].bug,
@@ -1154,14 +1158,17 @@ def build_table(*, seeds: Sequence[int], full: bool, max_examples: int, workers:
             "seconds": first["seconds"],
             "kills_over_seeds": {str(r["seed"]): r["killed"] for r in mine},
             "killed_by_full": next((r["killed_by"] for r in fulls if r["mutant"] == m), None),
-        })
+        }
+        if only is not None:
+            new[m]["added"] = True  # run later than the rest, against the catalogue of its day
+    rows = [new[m] if m in new else kept[m] for m in MUTANTS if m in new or m in kept]
+    verdicts = {**(previous or {}).get("baseline", {}).get("verdicts", {}), **baseline["verdicts"]}
     killed = sum(r["killed"] for r in rows)
     return {
         "seed": seeds[0],
         "seeds": list(seeds),
         "max_examples": max_examples,
-        "baseline": {"holds": all(v == "holds" for v in baseline["verdicts"].values()),
-                     "verdicts": baseline["verdicts"]},
+        "baseline": {"holds": all(v == "holds" for v in verdicts.values()), "verdicts": verdicts},
         "mutants": rows,
         "score": {"killed": killed, "total": len(rows), "line": score_line(killed, len(rows))},
     }
@@ -1186,6 +1193,14 @@ def render(table: dict[str, Any]) -> str:
          "| all killing clauses (full run) |"),
         "|---|---|---|---|---|---|---|---|",
     ]
+    added = [r["id"] for r in table["mutants"] if r.get("added")]
+    if added:
+        lines[-2:-2] = [
+            (f"The rows of {', '.join(f'`{a}`' for a in added)} were added later (`table --only`): "
+             "their full runs include every clause of the catalogue as it is now; the other rows' "
+             "full runs predate the clauses added since (the lifecycle clauses among them)."),
+            "",
+        ]
     for r in table["mutants"]:
         over = r["kills_over_seeds"]
         full = r["killed_by_full"]
@@ -1220,6 +1235,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     t.add_argument("--max-examples", type=int, default=100)
     t.add_argument("--no-full", action="store_true", help="skip the whole-catalogue run of each mutant")
     t.add_argument("--jobs", type=int, default=2)
+    t.add_argument("--only", type=lambda s: s.split(","), metavar="ID,ID",
+                   help="run only these mutants and merge their rows into the table already at --out")
     args = p.parse_args(argv)
 
     if args.command == "list":
@@ -1235,8 +1252,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             print(text)
         return 0
+    previous = None
+    if args.only:
+        unknown = [m for m in args.only if m not in MUTANTS]
+        if unknown:
+            p.error(f"unknown mutants {unknown}")
+        previous = json.loads(args.out.with_suffix(".json").read_text(encoding="utf-8"))
+        if previous["seeds"] != args.seeds or previous["max_examples"] != args.max_examples:
+            p.error("--only merges into a table of the same --seeds and --max-examples")
     table = build_table(seeds=args.seeds, full=not args.no_full, max_examples=args.max_examples,
-                        workers=args.jobs)
+                        workers=args.jobs, only=args.only, previous=previous)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(render(table), encoding="utf-8")
     args.out.with_suffix(".json").write_text(json.dumps(table, indent=1) + "\n", encoding="utf-8")

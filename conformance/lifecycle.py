@@ -49,19 +49,19 @@ compares the framework with the mirror, clause by clause (:data:`CLAUSES`):
 
 **Attribution.** One bug can break several invariants in a row (a tie broken
 by a load then makes the next step's values wrong). A machine made for one
-clause (``lifecycle_machine(adapter, clause=C)``) checks the clauses before
-C in :data:`CLAUSES` first: when one of them fails, the sequence has left
+clause (``lifecycle_machine(adapter, clause=C)``) checks C's preconditions
+(:data:`PRECONDITIONS`) first: when one of them fails, the sequence has left
 the states C speaks about, so the machine *derails* (every later step and
 check does nothing) instead of failing; C's own failure raises
-:class:`LifecycleViolation`; the clauses after C are left to their own
+:class:`LifecycleViolation`; the other clauses are left to their own
 machines. For ``lifecycle.operations-succeed`` every other clause is a
 precondition: an operation that raises on a model some other clause already
 found broken is that clause's finding. Whatever a machine does not check it
 still adopts from the framework, so a failure it leaves to another clause
 never shows up later as its own. So each clause's verdict, and its shrunk
 counterexample, is about that clause. A machine made without a clause raises
-on the first failing invariant, naming its clause: what a framework's CI
-runs in one line.
+on the first failing invariant, in the order of :data:`CLAUSES`, naming its
+clause: what a framework's CI runs in one line.
 
 **Random initialisers** cannot be mirrored bit for bit: the framework draws
 from its own generator. After such a step the mirror checks the law's
@@ -99,7 +99,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import gc
 import shutil
 import tempfile
 import unittest
@@ -152,6 +151,7 @@ from conformance.strategies import (
 
 __all__ = [
     "CLAUSES",
+    "PRECONDITIONS",
     "SCRIPTS",
     "LifecycleMachine",
     "LifecycleViolation",
@@ -161,8 +161,7 @@ __all__ = [
     "run_scripts",
 ]
 
-#: The lifecycle clauses, in the order the invariant checks them: a machine
-#: made for one clause treats the ones before it as its preconditions.
+#: The lifecycle clauses, in the order the invariant checks them.
 CLAUSES: tuple[str, ...] = (
     "lifecycle.operations-succeed",
     "lifecycle.ties-kept",
@@ -736,7 +735,9 @@ class LifecycleMachine(RuleBasedStateMachine):
             self._inherit(m, first)
         return handle
 
-    @precondition(lambda self: len(self._live_models()) > 1)
+    # Not once derailed: the bundle loses what a rule consumes even when the
+    # rule does nothing, and an empty bundle would leave no rule to draw.
+    @precondition(lambda self: self._derailed is None and len(self._live_models()) > 1)
     @rule(model=consumes(models))
     def discard(self, model: ModelRef) -> None:
         """Drop a model (the last reference to it goes): nothing of any other
@@ -745,9 +746,10 @@ class LifecycleMachine(RuleBasedStateMachine):
         if m is None:
             return
         self._begin("discard", f"discarding {m.name}")
+        # The machine's reference is the model's last one; no gc.collect(): a
+        # full collection with a framework loaded costs a tenth of a second.
         self._models[model.index] = None
         m.native = None
-        gc.collect()
 
     def _inherit(self, m: _Model, like: Any) -> None:
         if "positional_names" in self.facts.capabilities:
@@ -1153,7 +1155,7 @@ class LifecycleMachine(RuleBasedStateMachine):
             counts[step.rule] += 1
         obs = _Observation(self)
         for clause, raises in self._checks:
-            problem = _CHECKS[clause](self, step, obs)
+            problem = _CHECKS[clause](self, step, obs, raises)
             if problem is None:
                 continue
             if raises:
@@ -1185,18 +1187,40 @@ class LifecycleMachine(RuleBasedStateMachine):
                 m.keys = m.keys if m.keys is not None else [k for k, _ in obs.state_dict(m)]
 
 
+#: For each clause, the clauses whose failure leaves the states it speaks about
+#: (checked first, in this order; their failure derails the machine). A broken
+#: tie makes every later value and gradient of its other positions diverge; the
+#: framework's optimiser and zero_grad go over its listing of the parameters, so
+#: a wrong listing makes later gradients and values wrong; a training step's
+#: values come from its gradients. What a step leaves untouched feeds no other
+#: check (the mirror adopts the framework's values either way). As a
+#: precondition, lifecycle.listings-agree checks the all-parameters listing only
+#: (no framework operation goes over the state dict).
+PRECONDITIONS: dict[str, tuple[str, ...]] = {
+    "lifecycle.operations-succeed": (),
+    "lifecycle.ties-kept": ("lifecycle.operations-succeed",),
+    "lifecycle.listings-agree": ("lifecycle.operations-succeed", "lifecycle.ties-kept"),
+    "lifecycle.untouched-unchanged": ("lifecycle.operations-succeed", "lifecycle.ties-kept",
+                                      "lifecycle.listings-agree"),
+    "lifecycle.gradients-match": ("lifecycle.operations-succeed", "lifecycle.ties-kept",
+                                  "lifecycle.listings-agree"),
+    "lifecycle.values-match": ("lifecycle.operations-succeed", "lifecycle.ties-kept",
+                               "lifecycle.listings-agree", "lifecycle.gradients-match"),
+}
+
+
 def _checks_for(clause: str | None) -> list[tuple[str, bool]]:
     """The invariant's checks for a machine made for ``clause``: (clause,
     whether its failure raises; else it derails the machine). Every clause
-    raises when there is none. The clauses before ``clause`` derail, those
-    after it are not checked; for lifecycle.operations-succeed every other
-    clause is checked, after it, and derails: an operation failing on a model
-    some other clause already found broken is that clause's finding."""
+    raises when there is none. The preconditions of ``clause`` derail; for
+    lifecycle.operations-succeed every other clause is checked, after it, and
+    derails: an operation failing on a model some other clause already found
+    broken is that clause's finding."""
     if clause is None:
         return [(c, True) for c in CLAUSES]
     if clause == CLAUSES[0]:
         return [(clause, True)] + [(c, False) for c in CLAUSES[1:]]
-    return [(c, c == clause) for c in CLAUSES[: CLAUSES.index(clause) + 1]]
+    return [(c, False) for c in PRECONDITIONS[clause]] + [(clause, True)]
 
 
 def _drawn_values(arch: Arch, seed: int) -> dict[ParamRef, np.ndarray]:
@@ -1274,11 +1298,11 @@ class _Observation:
 # -- the clauses' checks (each returns the first problem, or None) ---------------------------
 
 
-def _check_operations(machine: LifecycleMachine, step: _Step, obs: _Observation) -> str | None:
+def _check_operations(machine: LifecycleMachine, step: _Step, obs: _Observation, full: bool) -> str | None:
     return step.failed
 
 
-def _check_ties(machine: LifecycleMachine, step: _Step, obs: _Observation) -> str | None:
+def _check_ties(machine: LifecycleMachine, step: _Step, obs: _Observation, full: bool) -> str | None:
     ad = machine.adapter
     positions = machine.info.positions
     models = machine._live_models()
@@ -1309,7 +1333,7 @@ def _check_ties(machine: LifecycleMachine, step: _Step, obs: _Observation) -> st
     return None
 
 
-def _check_listings(machine: LifecycleMachine, step: _Step, obs: _Observation) -> str | None:
+def _check_listings(machine: LifecycleMachine, step: _Step, obs: _Observation, full: bool) -> str | None:
     ad = machine.adapter
     refs = machine.info.refs
     structural = "structural_state_dict" in machine.facts.capabilities
@@ -1330,6 +1354,8 @@ def _check_listings(machine: LifecycleMachine, step: _Step, obs: _Observation) -
                     f"{got} vs {m.listing}")
         if m.names is not None and names != m.names:
             return f"the listing of {m.name} names its parameters {names}; they were named {m.names}"
+        if not full:
+            continue
         sd = obs.state_dict(m)
         keys = [k for k, _ in sd]
         if m.keys is not None and keys != m.keys:
@@ -1347,7 +1373,7 @@ def _check_listings(machine: LifecycleMachine, step: _Step, obs: _Observation) -
     return None
 
 
-def _check_untouched(machine: LifecycleMachine, step: _Step, obs: _Observation) -> str | None:
+def _check_untouched(machine: LifecycleMachine, step: _Step, obs: _Observation, full: bool) -> str | None:
     if step.unchecked:
         return None
     for m in machine._live_models():
@@ -1386,7 +1412,7 @@ def _problem(check: Callable[..., None], *args: Any) -> str | None:
     return None
 
 
-def _check_values(machine: LifecycleMachine, step: _Step, obs: _Observation) -> str | None:
+def _check_values(machine: LifecycleMachine, step: _Step, obs: _Observation, full: bool) -> str | None:
     if step.unchecked:
         return None
     by_name = {m.name: m for m in machine._live_models()}
@@ -1416,7 +1442,7 @@ def _check_values(machine: LifecycleMachine, step: _Step, obs: _Observation) -> 
     return None
 
 
-def _check_gradients(machine: LifecycleMachine, step: _Step, obs: _Observation) -> str | None:
+def _check_gradients(machine: LifecycleMachine, step: _Step, obs: _Observation, full: bool) -> str | None:
     if step.unchecked:
         return None
     shared = machine.info.shared
@@ -1441,7 +1467,9 @@ def _check_gradients(machine: LifecycleMachine, step: _Step, obs: _Observation) 
     return None
 
 
-_CHECKS: dict[str, Callable[[LifecycleMachine, _Step, _Observation], str | None]] = {
+#: clause -> its check: the first problem, or None; ``full`` False when it is
+#: checked as another clause's precondition
+_CHECKS: dict[str, Callable[[LifecycleMachine, _Step, _Observation, bool], str | None]] = {
     "lifecycle.operations-succeed": _check_operations,
     "lifecycle.ties-kept": _check_ties,
     "lifecycle.listings-agree": _check_listings,

@@ -3,10 +3,10 @@
 Each test runs :class:`conformance.lifecycle.LifecycleMachine` made for its
 clause: first the scripted sequences (the documents' own cases, so a
 deviation they show is found in every run), then the sequences Hypothesis
-draws. The clauses before it in :data:`conformance.lifecycle.CLAUSES` are the
-machine's preconditions: a sequence that breaks one of them derails instead
-of failing this clause, so each verdict, and its shrunk rule sequence, is
-about its own clause. The run's seed fixes the drawn sequences
+draws. The clauses it presupposes (:data:`conformance.lifecycle.PRECONDITIONS`)
+are checked first: a sequence that breaks one of them derails instead of
+failing this clause, so each verdict, and its shrunk rule sequence, is about
+its own clause. The run's seed fixes the drawn sequences
 (``conformance_seed``), so the reproduce command reruns them.
 """
 

@@ -969,7 +969,12 @@ def _load_uninitialised() -> Patchers:
          "optimiser the parameter list it cached at its first step: a step after a load updates stale "
          "copies, and the model does not move")
 def _stale_after_load() -> Patchers:
-    return [_set(nn.Block, "parameters", _cached(nn.Block.parameters, "_mutant_params")), _rebinding_load()]
+    def zero_grad(self: nn.Block) -> None:  # zero_grad still goes over the model's own listing
+        for _, p in self.named_parameters():
+            p.zero_grad()
+
+    return [_set(nn.Block, "parameters", _cached(nn.Block.parameters, "_mutant_params")),
+            _set(nn.Block, "zero_grad", zero_grad), _rebinding_load()]
 
 
 @_mutant("zero-grad-keeps-shared-buffer", "lifecycle.gradients-match",

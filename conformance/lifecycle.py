@@ -56,9 +56,12 @@ check does nothing) instead of failing; C's own failure raises
 :class:`LifecycleViolation`; the other clauses are left to their own
 machines. For ``lifecycle.operations-succeed`` every other clause is a
 precondition: an operation that raises on a model some other clause already
-found broken is that clause's finding. Whatever a machine does not check it
-still adopts from the framework, so a failure it leaves to another clause
-never shows up later as its own. So each clause's verdict, and its shrunk
+found broken is that clause's finding; in the other machines, an operation
+that raises takes the model it acted on out of the sequence, is not drawn
+again for a new model, and the sequence goes on (a framework with one failing
+operation is still checked on everything else). Whatever a machine does not
+check it still adopts from the framework, so a failure it leaves to another
+clause never shows up later as its own. So each clause's verdict, and its shrunk
 counterexample, is about that clause. A machine made without a clause raises
 on the first failing invariant, in the order of :data:`CLAUSES`, naming its
 clause: what a framework's CI runs in one line.
@@ -204,6 +207,10 @@ class _OperationFailed(Exception):
     """A framework operation raised (not a documented refusal)."""
 
 
+class _ObservationFailed(Exception):
+    """Reading a model back after a step raised."""
+
+
 # -- the mirror ------------------------------------------------------------------------------
 
 
@@ -299,6 +306,7 @@ class _Step:
     failed: str | None = None
     unchecked: bool = False  # refused by the framework midway: adopt what is there
     skipped: bool = False  # the rule found nothing to do (no fresh gradient, gradients not empty)
+    acting: str | None = None  # the model the operation acts on in place
 
 
 # -- strategies that depend on the machine (drawn through st.runner()) ----------------------
@@ -596,8 +604,9 @@ class LifecycleMachine(RuleBasedStateMachine):
     def _room(self) -> bool:
         return self._derailed is None and len(self._live_models()) < MAX_MODELS
 
-    def _begin(self, rule: str, what: str) -> _Step:
-        self._step = _Step(what, rule)
+    def _begin(self, rule: str, what: str, *, acting: _Model | None = None) -> _Step:
+        """The step a rule performs; ``acting``: the model it acts on in place."""
+        self._step = _Step(what, rule, acting=None if acting is None else acting.name)
         return self._step
 
     @contextlib.contextmanager
@@ -650,6 +659,19 @@ class LifecycleMachine(RuleBasedStateMachine):
             step.values[(m.name, ref)] = _Want(want, v)
         step.grads[m.name] = "unknown"
         return handle
+
+    def _reach(self, native: Any, what: str) -> None:
+        """Every position of the architecture, reached in ``native`` (a model
+        made from a file or a copy): one it lacks fails the operation."""
+        for positions in self.info.positions.values():
+            for pos in positions:
+                try:
+                    self.adapter.param_at(native, pos.path, pos.kind)
+                except NotApplicable:
+                    raise
+                except Exception as exc:
+                    raise RuntimeError(f"{what} has no {pos.kind} at {pos.path} "
+                                       f"({type(exc).__name__}: {exc})") from exc
 
     def _dead(self) -> ModelRef:
         self._models.append(None)
@@ -772,7 +794,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         w_init: Init | None = _unwrap(weight)
         b_init: Init | None = _unwrap(bias)
         step = self._begin("initialise", f"initialising {m.name} at {where} (weight {_code(w_init)}, "
-                                         f"bias {_code(b_init)}, force={force})")
+                                         f"bias {_code(b_init)}, force={force})", acting=m)
         touched: dict[ParamRef, Init] = {}
         if force or not self.explicit_init:
             for use in self.info.uses:
@@ -808,7 +830,7 @@ class LifecycleMachine(RuleBasedStateMachine):
             return
         spec: Init = _unwrap(init)
         step = self._begin("initialise_all",
-                           f"initialising all of {m.name} with {_code(spec)} (force={force})")
+                           f"initialising all of {m.name} with {_code(spec)} (force={force})", acting=m)
         try:
             with self._operation(step, "initialising the model"):
                 self.adapter.initialize_all(m.native, spec, force=force)
@@ -843,7 +865,8 @@ class LifecycleMachine(RuleBasedStateMachine):
         ref, index = where
         kind = ref[1]
         step = self._begin("write",
-                           f"writing into the {kind} of the layer at {ref[0]} of {m.name} at index {index}")
+                           f"writing into the {kind} of the layer at {ref[0]} of {m.name} at index {index}",
+                           acting=m)
         old = self.adapter.to_native(kind, m.storage[ref].value)
         rng = np.random.default_rng(seed)
         new = old.copy()
@@ -871,7 +894,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         m = self._live(model)
         if m is None:
             return
-        step = self._begin("forward", f"a forward pass of {m.name}")
+        step = self._begin("forward", f"a forward pass of {m.name}", acting=m)
         x = _batch(seed, self.arch.input_dim)
         try:
             with self._operation(step, "the forward pass"):
@@ -893,7 +916,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         if not all(g is None for g in m.grads.values()):
             self._begin("backward", f"no backward pass of {m.name} (gradients not empty)").skipped = True
             return
-        step = self._begin("backward", f"a backward pass of {m.name}")
+        step = self._begin("backward", f"a backward pass of {m.name}", acting=m)
         x = _batch(seed, self.arch.input_dim)
         up = _batch(seed + 1, self.arch.output_dim, rows=x.shape[0])
         values = self._values_of(m)
@@ -917,7 +940,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         m = self._live(model)
         if m is None:
             return
-        step = self._begin("zero_grad", f"zero_grad of {m.name}")
+        step = self._begin("zero_grad", f"zero_grad of {m.name}", acting=m)
         try:
             with self._operation(step, "zero_grad"):
                 self.adapter.zero_grad(m.native)
@@ -940,7 +963,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         grads = {ref: g for ref, g in m.grads.items() if isinstance(g, np.ndarray)}
         largest = max((float(np.abs(g).max()) for g in grads.values() if g.size), default=0.0)
         lr = lr / max(1.0, largest)
-        step = self._begin("step", f"an SGD step of {m.name} (lr={lr!r})")
+        step = self._begin("step", f"an SGD step of {m.name} (lr={lr!r})", acting=m)
         try:
             with self._operation(step, "the optimiser step"):
                 self.adapter.sgd_step(m.native, lr)
@@ -975,7 +998,8 @@ class LifecycleMachine(RuleBasedStateMachine):
         want = functional.grads(self.arch, values, x, up)
         largest = max((float(np.abs(g).max()) for g in want.values() if g.size), default=0.0)
         lr = lr / max(1.0, largest)
-        step = self._begin("train", f"a training step of {m.name} (zero_grad, backward, SGD with lr={lr!r})")
+        step = self._begin("train", f"a training step of {m.name} (zero_grad, backward, SGD with lr={lr!r})",
+                           acting=m)
         try:
             with self._operation(step, "the training step"):
                 self.adapter.zero_grad(m.native)
@@ -1029,7 +1053,8 @@ class LifecycleMachine(RuleBasedStateMachine):
         if m is None or f is None or f.path is None:
             return
         step = self._begin("load_weights",
-                           f"loading {f.name} (saved from {f.source}) into {m.name} in mode {mode!r}")
+                           f"loading {f.name} (saved from {f.source}) into {m.name} in mode {mode!r}",
+                           acting=m)
         try:
             with self._operation(step, f"loading weights in mode {mode!r}"):
                 native = self.adapter.load_weights(m.native, f.path, mode)
@@ -1090,7 +1115,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         try:
             with self._operation(step, "loading the whole model"):
                 native = self.adapter.load_model(f.path)
-                self.adapter.param_at(native, *self.info.refs[0])  # reachable by position
+                self._reach(native, "the loaded model")
         except _OperationFailed:
             return self._dead()
         except NotApplicable as exc:
@@ -1113,6 +1138,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         try:
             with self._operation(step, f"copying by {op!r}"):
                 native = self.adapter.copy_model(m.native, op)
+                self._reach(native, "the copy")
         except _OperationFailed:
             return self._dead()
         except NotApplicable as exc:  # Unbuildable too: the operation's documentation refuses the model
@@ -1131,7 +1157,8 @@ class LifecycleMachine(RuleBasedStateMachine):
         m, s = self._live(model), self._live(source)
         if m is None or s is None:
             return
-        step = self._begin("load_state", f"loading the state of {s.name} into {m.name} in mode {mode!r}")
+        step = self._begin("load_state", f"loading the state of {s.name} into {m.name} in mode {mode!r}",
+                           acting=m)
         try:
             with self._operation(step, f"loading a state in mode {mode!r}"):
                 state = self.adapter.get_state(s.native)
@@ -1153,16 +1180,37 @@ class LifecycleMachine(RuleBasedStateMachine):
         counts = type(self).performed
         if counts is not None and not (step.skipped or step.unchecked or step.failed):
             counts[step.rule] += 1
-        obs = _Observation(self)
-        for clause, raises in self._checks:
-            problem = _CHECKS[clause](self, step, obs, raises)
-            if problem is None:
-                continue
-            if raises:
-                raise LifecycleViolation(clause, f"{clause}: after {step.what}: {problem}")
-            self._derailed = f"{clause} failed: {problem}"
+        if step.failed is not None and not self._raises(CLAUSES[0]):
+            # Another clause's machine: the failure is lifecycle.operations-succeed's
+            # finding. The model the operation acted on leaves the sequence (its
+            # state is whatever the failure left), the operation is not drawn
+            # again, and the sequence goes on with the rest.
+            if step.acting is not None:
+                self._models = [None if m is not None and m.name == step.acting else m for m in self._models]
+            self._refused.add(step.rule)
             return
-        self._adopt(step, obs)
+        obs = _Observation(self)
+        try:
+            for clause, raises in self._checks:
+                problem = _CHECKS[clause](self, step, obs, raises)
+                if problem is not None:
+                    self._found(clause, raises, step, problem)
+                    return
+            self._adopt(step, obs)
+        except _ObservationFailed as exc:
+            # The models cannot even be read back after the step (a position
+            # gone, a value that cannot be read): the step did not leave a
+            # usable model, which is lifecycle.operations-succeed's finding.
+            clause = CLAUSES[0]
+            self._found(clause, self._raises(clause), step, str(exc))
+
+    def _raises(self, clause: str) -> bool:
+        return any(c == clause and raises for c, raises in self._checks)
+
+    def _found(self, clause: str, raises: bool, step: _Step, problem: str) -> None:
+        if raises:
+            raise LifecycleViolation(clause, f"{clause}: after {step.what}: {problem}")
+        self._derailed = f"{clause} failed: {problem}"
 
     def _adopt(self, step: _Step, obs: _Observation) -> None:
         """The mirror continues from what the framework holds, as checked (or,
@@ -1249,12 +1297,23 @@ class _Observation:
         self._listing: dict[str, list[tuple[str, ParamRef | None]]] = {}
         self._sd: dict[str, list[tuple[str, np.ndarray]]] = {}
 
+    @staticmethod
+    @contextlib.contextmanager
+    def _reading(model: _Model, what: str) -> Iterator[None]:
+        try:
+            yield
+        except Exception as exc:
+            raise _ObservationFailed(
+                f"reading {what} of {model.name} back raised {type(exc).__name__}: {str(exc).strip()[:300]}"
+            ) from exc
+
     def objects(self, model: _Model) -> dict[Position, Any]:
         if model.name not in self._objects:
-            self._objects[model.name] = {
-                pos: self.ad.param_at(model.native, pos.path, pos.kind)
-                for positions in self.m.info.positions.values() for pos in positions
-            }
+            with self._reading(model, "the parameters at every position"):
+                self._objects[model.name] = {
+                    pos: self.ad.param_at(model.native, pos.path, pos.kind)
+                    for positions in self.m.info.positions.values() for pos in positions
+                }
         return self._objects[model.name]
 
     def first(self, model: _Model, ref: ParamRef) -> Any:
@@ -1262,18 +1321,21 @@ class _Observation:
 
     def values(self, model: _Model) -> dict[ParamRef, np.ndarray]:
         if model.name not in self._values:
-            self._values[model.name] = {
-                ref: self.ad.to_canonical(ref[1], self.ad.read(self.first(model, ref)))
-                for ref in self.m.info.refs
-            }
+            firsts = {ref: self.first(model, ref) for ref in self.m.info.refs}
+            with self._reading(model, "the values"):
+                self._values[model.name] = {
+                    ref: self.ad.to_canonical(ref[1], self.ad.read(p)) for ref, p in firsts.items()
+                }
         return self._values[model.name]
 
     def grads(self, model: _Model) -> dict[ParamRef, np.ndarray | None]:
         if model.name not in self._grads:
+            firsts = {ref: self.first(model, ref) for ref in self.m.info.refs}
             out: dict[ParamRef, np.ndarray | None] = {}
-            for ref in self.m.info.refs:
-                g = self.ad.grad(self.first(model, ref))
-                out[ref] = None if g is None else self.ad.to_canonical(ref[1], g)
+            with self._reading(model, "the gradients"):
+                for ref, p in firsts.items():
+                    g = self.ad.grad(p)
+                    out[ref] = None if g is None else self.ad.to_canonical(ref[1], g)
             self._grads[model.name] = out
         return self._grads[model.name]
 
@@ -1283,15 +1345,17 @@ class _Observation:
         if model.name not in self._listing:
             firsts = {ref: self.first(model, ref) for ref in self.m.info.refs}
             out: list[tuple[str, ParamRef | None]] = []
-            for name, p in self.ad.all_params(model.native):
-                hits = [ref for ref, q in firsts.items() if self.ad.same(p, q)]
-                out.append((name, hits[0] if len(hits) == 1 else None))
+            with self._reading(model, "the listing of all parameters"):
+                for name, p in self.ad.all_params(model.native):
+                    hits = [ref for ref, q in firsts.items() if self.ad.same(p, q)]
+                    out.append((name, hits[0] if len(hits) == 1 else None))
             self._listing[model.name] = out
         return self._listing[model.name]
 
     def state_dict(self, model: _Model) -> list[tuple[str, np.ndarray]]:
         if model.name not in self._sd:
-            self._sd[model.name] = self.ad.state_dict(model.native)
+            with self._reading(model, "the state dict"):
+                self._sd[model.name] = self.ad.state_dict(model.native)
         return self._sd[model.name]
 
 

@@ -684,6 +684,14 @@ class LifecycleMachine(RuleBasedStateMachine):
                                        m.name, m.names, m.listing, m.keys)
         return ref
 
+    def _no_file(self, bundle: str) -> FileRef:
+        """A file that was never written (its model is gone), counted all the
+        same: the printed program numbers every file a rule returns."""
+        ref = FileRef(bundle, self._file_counts[bundle])
+        self._file_counts[bundle] += 1
+        self._files[repr(ref)] = _File(repr(ref), None, {}, "no model")
+        return ref
+
     def _refused_by(self, step: _Step, exc: NotApplicable, op: str) -> None:
         """The framework documents that it cannot do ``op`` here: the step is
         skipped (what it left is adopted unchecked) and ``op`` not drawn again."""
@@ -1029,7 +1037,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         """Save the model's weights to a new file (it must hold them as they are now)."""
         m = self._live(model)
         if m is None:
-            return FileRef("weight_files", -1)
+            return self._no_file("weight_files")
         step = self._begin("save_weights", f"saving the weights of {m.name}")
         path: FsPath | None = self._tmp / f"weights-{self._file_counts['weight_files']}"
         try:
@@ -1088,7 +1096,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         """Save the whole model to a new file."""
         m = self._live(model)
         if m is None:
-            return FileRef("model_files", -1)
+            return self._no_file("model_files")
         step = self._begin("save_model", f"saving the whole of {m.name}")
         path: FsPath | None = self._tmp / f"model-{self._file_counts['model_files']}"
         try:

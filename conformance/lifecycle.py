@@ -1598,6 +1598,18 @@ def run_lifecycle(adapter: type[Adapter] | Adapter, *, clause: str | None = None
 # -- scripted sequences: the documents' own cases, run first in every run --------------------
 
 
+class _Unscriptable(Exception):
+    """A scripted sequence's network is not one the framework can build."""
+
+
+def _can_build(caps: frozenset[str], arch: Arch) -> bool:
+    """What :func:`conformance.properties._support.build` accepts (it rejects
+    the rest, which only a Hypothesis test may do)."""
+    needs = {"param_sharing": arch.shares_params(), "transposed_sharing": arch.shares_transposed(),
+             "custom_layers": arch.has_custom(), "repeated_child": arch.repeats_in_container()}
+    return all(cap in caps for cap, needed in needs.items() if needed)
+
+
 class _Script:
     """Drives a machine by hand, writing the program it runs as Hypothesis
     prints a failing one, so a failure reads the same either way."""
@@ -1613,6 +1625,9 @@ class _Script:
         return capability in self.state.facts.capabilities
 
     def __call__(self, rule_name: str, bundle: str | None = None, **kwargs: Any) -> Any:
+        arch = kwargs.get("arch")
+        if isinstance(arch, Arch) and not _can_build(self.state.facts.capabilities, arch):
+            raise _Unscriptable(f"{_code(arch)} needs capabilities this framework lacks")
         shown = ", ".join(f"{k}={self.names.get(id(v), _code(v))}" for k, v in kwargs.items())
         result = getattr(self.state, rule_name)(**kwargs)
         call = f"state.{rule_name}({shown})"
@@ -1745,7 +1760,7 @@ def run_scripts(machine: type[LifecycleMachine]) -> None:
         s = _Script(machine, title)
         try:
             script(s)
-        except hypothesis_errors.UnsatisfiedAssumption:
+        except (_Unscriptable, hypothesis_errors.UnsatisfiedAssumption):
             continue  # the framework cannot build the document's network as given (no repeated child, ...)
         except BaseException as exc:
             if isinstance(exc, Exception):

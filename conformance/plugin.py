@@ -503,6 +503,20 @@ def adapter(request: pytest.FixtureRequest) -> Adapter:
 
 
 @pytest.fixture
+def conformance_seed(request: pytest.FixtureRequest) -> int | str | None:
+    """The seed the run pins its Hypothesis tests to, for a test that runs
+    Hypothesis itself (a state machine: ``hypothesis.seed(s)(Machine)``), so it
+    is a function of ``--seed`` too; None where the run leaves seeding to
+    Hypothesis (``--derandomize``, ``--hypothesis-seed``) or is not a
+    conformance run."""
+    run = active_run(request.config)
+    opt = request.config.option
+    if run is None or opt.conformance_derandomize or getattr(opt, "hypothesis_seed", None) is not None:
+        return None
+    return run.plan.seed
+
+
+@pytest.fixture
 def clause(request: pytest.FixtureRequest) -> Clause:
     """The catalogue clause of the test's closest ``clause`` marker (its first id)."""
     ids = _marks(request.node).clauses

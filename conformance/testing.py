@@ -32,7 +32,18 @@ Select one framework's tests with ``pytest -k <framework>``. :data:`CHECKS`
 lists the checks, each with what it checks and the adapter bug it catches
 (``python -m conformance.testing`` prints them).
 
-Every check is deterministic: the framework is seeded with
+The model lifecycle, as a Hypothesis rule-based state machine checked against
+a mirror after every step (:mod:`conformance.lifecycle`), is exported here
+too: ``lifecycle_machine(MyAdapter)`` is a :class:`LifecycleMachine` to run or
+subclass, its ``TestCase`` a ``unittest`` test case running it, so one line
+puts it in a framework's test suite (as Hypothesis does for provider
+conformance)::
+
+    from conformance.testing import lifecycle_machine
+
+    TestLifecycle = lifecycle_machine(MyAdapter).TestCase
+
+Every contract check is deterministic: the framework is seeded with
 :meth:`~conformance.adapters.base.Adapter.seed`, values and inputs come from
 numpy generators with fixed seeds, and comparisons with the float64 oracle use
 the profile's ``atol``/``rtol``.
@@ -58,6 +69,13 @@ from packaging.version import InvalidVersion, Version
 
 from conformance.adapters.base import Adapter, NotApplicable, NotInstalled, Uninitialized
 from conformance.arch import KINDS, Arch, Dense, Flatten, Kind, Path, ReLU, Sequential
+from conformance.lifecycle import (
+    LifecycleMachine,
+    LifecycleViolation,
+    lifecycle_machine,
+    lifecycle_settings,
+    run_lifecycle,
+)
 from conformance.profile import CAPABILITIES, Profile
 from conformance.reference import functional
 from conformance.strategies import (
@@ -74,9 +92,14 @@ __all__ = [
     "Check",
     "ContractFailure",
     "ContractResult",
+    "LifecycleMachine",
+    "LifecycleViolation",
     "adapter_contract_tests",
     "check_adapter",
+    "lifecycle_machine",
+    "lifecycle_settings",
     "run_check",
+    "run_lifecycle",
 ]
 
 # -- the networks the checks build ----------------------------------------------------------

@@ -90,7 +90,8 @@ def counterexample(p: Phase) -> str | None:
     notes = p.raised.notes if p.raised is not None else ()
     found = [n.strip() for n in notes if COUNTEREXAMPLE_RE.match(n.strip())]
     if found:
-        return "\n".join(found)
+        program = _state_machine_program(notes)
+        return "\n".join(found[:1] + program) if program else "\n".join(found)
     for text in (p.text, *p.sections):
         lines = [re.sub(r"^E {0,7}", "", ln) for ln in text.splitlines()]
         for i, ln in enumerate(lines):
@@ -102,6 +103,22 @@ def counterexample(p: Phase) -> str | None:
                     block.append(nxt.rstrip())
                 return "\n".join(block)
     return None
+
+
+def _state_machine_program(notes: tuple[str, ...]) -> list[str]:
+    """The rule sequence of a failing state machine: Hypothesis adds its
+    header (``Failing test case: <state machine>``) and then each line of the
+    program as a note of its own (``state = M()``, ``models_0 =
+    state.start(...)``, ..., ``state.teardown()``). Empty for any other test."""
+    for i, note in enumerate(notes):
+        if COUNTEREXAMPLE_RE.match(note.strip()) and "<state machine>" in note:
+            program = []
+            for line in notes[i + 1:]:
+                program.append(line.rstrip())
+                if line.strip() == "state.teardown()":
+                    break
+            return program
+    return []
 
 
 def _finite(x: Any) -> Any:

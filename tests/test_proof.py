@@ -30,8 +30,21 @@ def _statistical_clauses(framework: str) -> set[str]:
 
 
 # -- the soak ----------------------------------------------------------------------
+def _lifecycle_clauses(framework: str) -> set[str]:
+    profile = builtin_profiles()[framework]
+    return {
+        c.id
+        for c in catalogue().clauses
+        if c.area == "lifecycle" and not planning.not_applicable(c, profile, profile.facts)
+    }
+
+
+def _of_kind(kind: str) -> list[dict]:
+    return [r for r in soak.load(PROOF) if r.get("kind", "statistical") == kind]
+
+
 def test_committed_soak_saw_no_false_alarm_in_enough_seed_runs():
-    results = soak.load(PROOF)
+    results = _of_kind("statistical")
     assert sum(r["seed_runs"] for r in results) >= soak.MIN_SEED_RUNS
     assert {r["framework"] for r in results} >= {"reference", "torch"}
     for r in results:
@@ -41,6 +54,22 @@ def test_committed_soak_saw_no_false_alarm_in_enough_seed_runs():
         # every statistical clause that applies was soaked, and nothing else
         assert set(r["clauses"]) == _statistical_clauses(r["framework"]), r["identity"]
         assert r["min_p_over_alpha"] is not None and r["min_p_over_alpha"] >= 1
+
+
+def test_committed_lifecycle_soak_saw_no_false_alarm_in_enough_seed_runs():
+    """The machine under many seeds: every lifecycle clause as expected in
+    every seed-run, each listed deviation found in every one."""
+    results = _of_kind("lifecycle")
+    assert {r["framework"] for r in results} >= {"reference", "torch"}
+    assert sum(r["seed_runs"] for r in results) >= soak.MIN_SEED_RUNS
+    for r in results:
+        assert r["false_alarms"] == [] and r["misses"] == [], r["identity"]
+        assert r["seed_runs"] == len(set(r["seeds"])), f"{r['identity']}: repeated seeds"
+        assert r["catalogue_version"] == catalogue().version
+        assert set(r["clauses"]) == _lifecycle_clauses(r["framework"]), r["identity"]
+        deviations = builtin_profiles()[r["framework"]].deviations
+        listed = {d.clause for d in deviations if d.clause.startswith("lifecycle.")}
+        assert set(r["known_deviations"]) == listed, r["identity"]
 
 
 def test_committed_soak_table_is_generated_from_its_data():
@@ -61,6 +90,15 @@ def test_soak_counts_an_unexpected_statistical_verdict_as_a_false_alarm():
     miss = soak.summarise("x", [run(1, "violated", True, True), run(2, "holds", False, True)], 1.0)
     assert miss["false_alarms"] == [] and [m["seed"] for m in miss["misses"]] == [2]
     assert "1 false alarms" not in soak.table([clean]) and "0 false alarms" in soak.table([clean])
+
+
+@pytest.mark.slow
+def test_a_short_soak_of_the_lifecycle_machine_raises_no_false_alarm():
+    """Two seed-runs of every lifecycle clause against the reference."""
+    result = soak.soak("reference", range(2000, 2002), jobs=2, kind="lifecycle")
+    assert result["seed_runs"] == 2 and result["kind"] == "lifecycle"
+    assert set(result["clauses"]) == _lifecycle_clauses("reference")
+    assert result["false_alarms"] == [] and result["misses"] == []
 
 
 @pytest.mark.slow

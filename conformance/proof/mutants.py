@@ -44,7 +44,7 @@ import sys
 import tempfile
 import time
 import weakref
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager, nullcontext, redirect_stdout
@@ -613,22 +613,43 @@ def _tie_copy() -> Patchers:
     return [_set(nn.Sequential, "add", _add_copying(lambda b: True))]
 
 
+def _untie_layers(block: nn.Block, seen: set[int]) -> None:
+    """Give every later position of a layer used twice its own deep copy."""
+    if isinstance(block, nn.Sequential):
+        for i, (n, c) in enumerate(block._children):
+            if id(c) in seen:
+                c = copy.deepcopy(c)
+                block._children[i] = (n, c)
+            seen.add(id(c))
+            _untie_layers(c, seen)
+
+
+def _untie_params(root: nn.Block) -> None:
+    """Give a layer holding another layer's parameter (params=shared.params)
+    its own copy of it; a layer used twice is one layer, left alone."""
+    owner: dict[int, nn.Block] = {}
+    seen: set[int] = set()
+
+    def visit(block: nn.Block) -> None:
+        if id(block) in seen:
+            return
+        seen.add(id(block))
+        for name, param in block.own_parameters():
+            if owner.setdefault(id(param), block) is not block:
+                setattr(block, name, copy.deepcopy(param))
+        for _, child in block.named_children():
+            visit(child)
+
+    visit(root)
+
+
 @_mutant("tie-broken-on-load", "tied.save-load-keeps-tie",
          "loading weights gives every later position of a shared layer its own copy")
 def _untie_on_load() -> Patchers:
     original = nn.Block.load_state_dict
 
-    def untie(block: nn.Block, seen: set[int]) -> None:
-        if isinstance(block, nn.Sequential):
-            for i, (n, c) in enumerate(block._children):
-                if id(c) in seen:
-                    c = copy.deepcopy(c)
-                    block._children[i] = (n, c)
-                seen.add(id(c))
-                untie(c, seen)
-
     def load_state_dict(self: nn.Block, state: Any, strict: bool = True) -> Any:
-        untie(self, set())
+        _untie_layers(self, set())
         return original(self, state, strict)
 
     return [_set(nn.Block, "load_state_dict", load_state_dict)]
@@ -640,24 +661,8 @@ def _untie_on_load() -> Patchers:
 def _untie_params_on_load() -> Patchers:
     original = nn.Block.load_state_dict
 
-    def untie(root: nn.Block) -> None:
-        owner: dict[int, nn.Block] = {}
-        seen: set[int] = set()
-
-        def visit(block: nn.Block) -> None:
-            if id(block) in seen:
-                return  # a layer used twice is one layer: its tie is not this mutant's
-            seen.add(id(block))
-            for name, param in block.own_parameters():
-                if owner.setdefault(id(param), block) is not block:
-                    setattr(block, name, copy.deepcopy(param))
-            for _, child in block.named_children():
-                visit(child)
-
-        visit(root)
-
     def load_state_dict(self: nn.Block, state: Any, strict: bool = True) -> Any:
-        untie(self)
+        _untie_params(self)
         return original(self, state, strict)
 
     return [_set(nn.Block, "load_state_dict", load_state_dict)]
@@ -855,6 +860,163 @@ def _bias_mean() -> Patchers:
     return [_set(nn.Dense, "_back", back)]
 
 
+# -- lifecycle: bugs only a sequence of operations reveals ---------------------------------
+# Each is invisible to every single-operation clause (the full run of the
+# table says so): the catalogue's properties load into fresh models, zero a
+# gradient at most once before comparing it, never write after a step, never
+# initialise after a load.
+
+
+def _rebind(root: nn.Block) -> None:
+    """Swap every parameter of ``root`` for a new Parameter object holding its
+    value, one new object per old one (so ties are kept): what an
+    assign-style load does."""
+    fresh: dict[int, nn.Parameter] = {}
+    seen: set[int] = set()
+
+    def visit(block: nn.Block) -> None:
+        if id(block) in seen:
+            return
+        seen.add(id(block))
+        for name, p in block.own_parameters():
+            q = fresh.get(id(p))
+            if q is None:
+                q = fresh[id(p)] = nn.Parameter(p.name, p.shape, init=p.init)
+                q.data = p.value().copy()
+            setattr(block, name, q)
+        for _, child in block.named_children():
+            visit(child)
+
+    visit(root)
+
+
+def _cached(method: Callable[[nn.Block], list[Any]], attr: str) -> Callable[[nn.Block], list[Any]]:
+    """``method`` computed at its first call on a block and returned from a
+    cache ever after."""
+
+    def cached(self: nn.Block) -> list[Any]:
+        found = self.__dict__.get(attr)
+        if found is None:
+            found = self.__dict__[attr] = method(self)
+        return list(found)
+
+    return cached
+
+
+def _rebinding_load() -> Any:
+    original = nn.Block.load_state_dict
+
+    def load_state_dict(self: nn.Block, state: Any, strict: bool = True) -> Any:
+        result = original(self, state, strict)
+        _rebind(self)
+        return result
+
+    return _set(nn.Block, "load_state_dict", load_state_dict)
+
+
+@_mutant("load-unties-trained-model", "lifecycle.ties-kept",
+         "loading weights into a model that holds gradients re-creates its parameters per position "
+         "(an optimiser-state reset gone wrong): a shared layer or parameter is no longer shared")
+def _unties_trained() -> Patchers:
+    original = nn.Block.load_state_dict
+
+    def load_state_dict(self: nn.Block, state: Any, strict: bool = True) -> Any:
+        if any(p.grad is not None for p in self.parameters()):
+            _untie_layers(self, set())
+            _untie_params(self)
+        return original(self, state, strict)
+
+    return [_set(nn.Block, "load_state_dict", load_state_dict)]
+
+
+@_mutant("listing-cached-before-load", "lifecycle.listings-agree",
+         "the all-parameters listing is cached at its first call while a load swaps in new parameter "
+         "objects (as an assign-style load does): after a load it lists objects the model no longer holds")
+def _listing_cached() -> Patchers:
+    return [_set(nn.Block, "named_parameters", _cached(nn.Block.named_parameters, "_mutant_listing")),
+            _rebinding_load()]
+
+
+@_mutant("load-counts-as-uninitialised", "lifecycle.untouched-unchanged",
+         "loading flags every parameter as awaiting its initialiser (the deferred-init flag reused), so "
+         "the next initialize() without force_reinit overwrites the loaded values")
+def _load_uninitialised() -> Patchers:
+    original_load = nn.Block.load_state_dict
+    original_init = nn.initialize_parameters
+
+    def load_state_dict(self: nn.Block, state: Any, strict: bool = True) -> Any:
+        result = original_load(self, state, strict)
+        for _, p in self._every_use():
+            p.__dict__["_mutant_loaded"] = True
+        return result
+
+    def initialize_parameters(items: Iterable[tuple[str, nn.Parameter, Any]], *, default_init: Any = None,
+                              force_reinit: bool = False) -> None:
+        items = list(items)
+        loaded = [it for it in items if it[1].__dict__.pop("_mutant_loaded", False)]
+        rest = [it for it in items if all(it[1] is not other[1] for other in loaded)]
+        if loaded:
+            original_init(loaded, default_init=default_init, force_reinit=True)
+        if rest:
+            original_init(rest, default_init=default_init, force_reinit=force_reinit)
+
+    return [_set(nn.Block, "load_state_dict", load_state_dict),
+            _set(nn, "initialize_parameters", initialize_parameters)]
+
+
+@_mutant("step-after-load-stale", "lifecycle.values-match",
+         "a load swaps in new parameter objects (as an assign-style load does) while the model hands its "
+         "optimiser the parameter list it cached at its first step: a step after a load updates stale "
+         "copies, and the model does not move")
+def _stale_after_load() -> Patchers:
+    def zero_grad(self: nn.Block) -> None:  # zero_grad still goes over the model's own listing
+        for _, p in self.named_parameters():
+            p.zero_grad()
+
+    return [_set(nn.Block, "parameters", _cached(nn.Block.parameters, "_mutant_params")),
+            _set(nn.Block, "zero_grad", zero_grad), _rebinding_load()]
+
+
+@_mutant("zero-grad-keeps-shared-buffer", "lifecycle.gradients-match",
+         "zero_grad gives a parameter used at several positions back its gradient buffer, zeroed only when "
+         "first allocated, and backward sums into it in place: from the second zero_grad on, a shared "
+         "parameter's gradient is not cleared")
+def _shared_buffer() -> Patchers:
+    def zero_grad(self: nn.Block) -> None:
+        uses = Counter(id(p) for _, p in self._every_use())
+        for p in self.parameters():
+            if uses[id(p)] < 2:
+                p.zero_grad()
+                continue
+            buffer = p.__dict__.get("_mutant_buffer")
+            if buffer is None:
+                buffer = p.__dict__["_mutant_buffer"] = np.zeros(p.full_shape(), dtype=nn.DTYPE)
+            p.grad = buffer
+
+    def accumulate_grad(self: nn.Parameter, g: np.ndarray) -> None:
+        g = np.asarray(g, dtype=nn.DTYPE)
+        if self.grad is None:
+            self.grad = g.copy()
+        else:
+            self.grad += g
+
+    return [_set(nn.Block, "zero_grad", zero_grad), _set(nn.Parameter, "accumulate_grad", accumulate_grad)]
+
+
+@_mutant("step-freezes-weights", "lifecycle.operations-succeed",
+         "the optimiser step replaces each parameter's array by its update, made read-only (a functional "
+         "update frozen for safety): writing into or loading a trained model raises")
+def _frozen_by_step() -> Patchers:
+    def step(self: nn.SGD) -> None:
+        for p in self.params:
+            if p.grad is not None:
+                new = p.value() - nn.DTYPE.type(self.lr) * p.grad
+                new.flags.writeable = False
+                p.data = new
+
+    return [_set(nn.SGD, "step", step)]
+
+
 # -- which tests belong to a clause ---------------------------------------------------
 
 
@@ -976,19 +1138,23 @@ def score_line(killed: int, total: int) -> str:
     return f"mutation score: {killed}/{total} = {round(100 * killed / total)} %"
 
 
-def build_table(*, seeds: Sequence[int], full: bool, max_examples: int, workers: int) -> dict[str, Any]:
-    ids = list(MUTANTS)
+def build_table(*, seeds: Sequence[int], full: bool, max_examples: int, workers: int,
+                only: Sequence[str] | None = None, previous: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run the mutants (``only`` these, merged into the ``previous`` table,
+    whose rows of the others are kept) and return the table."""
+    ids = list(only) if only is not None else list(MUTANTS)
     jobs = [{"mutant_id": m, "seed": s, "max_examples": max_examples} for s in seeds for m in ids]
     baseline = run(None, seed=seeds[0], max_examples=max_examples,
-                   clauses=sorted({c for m in MUTANTS.values() for c in m.clauses}))
+                   clauses=sorted({c for m in ids for c in MUTANTS[m].clauses}))
     results = run_all(jobs, workers=workers)
     fulls = run_all([{"mutant_id": m, "seed": seeds[0], "max_examples": max_examples, "full": True}
                      for m in ids], workers=workers) if full else []
-    rows = []
+    kept = {r["id"]: r for r in (previous or {}).get("mutants", []) if r["id"] not in ids}
+    new = {}
     for m in ids:
         mine = [r for r in results if r["mutant"] == m]
         first = next(r for r in mine if r["seed"] == seeds[0])
-        rows.append({
+        new[m] = {
             "id": m,
             "area": MUTANTS[m].area,
             "bug": MUTANTS[m].bug,
@@ -997,14 +1163,17 @@ def build_table(*, seeds: Sequence[int], full: bool, max_examples: int, workers:
             "seconds": first["seconds"],
             "kills_over_seeds": {str(r["seed"]): r["killed"] for r in mine},
             "killed_by_full": next((r["killed_by"] for r in fulls if r["mutant"] == m), None),
-        })
+        }
+        if only is not None:
+            new[m]["added"] = True  # run later than the rest, against the catalogue of its day
+    rows = [new[m] if m in new else kept[m] for m in MUTANTS if m in new or m in kept]
+    verdicts = {**(previous or {}).get("baseline", {}).get("verdicts", {}), **baseline["verdicts"]}
     killed = sum(r["killed"] for r in rows)
     return {
         "seed": seeds[0],
         "seeds": list(seeds),
         "max_examples": max_examples,
-        "baseline": {"holds": all(v == "holds" for v in baseline["verdicts"].values()),
-                     "verdicts": baseline["verdicts"]},
+        "baseline": {"holds": all(v == "holds" for v in verdicts.values()), "verdicts": verdicts},
         "mutants": rows,
         "score": {"killed": killed, "total": len(rows), "line": score_line(killed, len(rows))},
     }
@@ -1029,6 +1198,14 @@ def render(table: dict[str, Any]) -> str:
          "| all killing clauses (full run) |"),
         "|---|---|---|---|---|---|---|---|",
     ]
+    added = [r["id"] for r in table["mutants"] if r.get("added")]
+    if added:
+        lines[-2:-2] = [
+            (f"The rows of {', '.join(f'`{a}`' for a in added)} were added later (`table --only`): "
+             "their full runs include every clause of the catalogue as it is now; the other rows' "
+             "full runs predate the clauses added since (the lifecycle clauses among them)."),
+            "",
+        ]
     for r in table["mutants"]:
         over = r["kills_over_seeds"]
         full = r["killed_by_full"]
@@ -1063,6 +1240,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     t.add_argument("--max-examples", type=int, default=100)
     t.add_argument("--no-full", action="store_true", help="skip the whole-catalogue run of each mutant")
     t.add_argument("--jobs", type=int, default=2)
+    t.add_argument("--only", type=lambda s: s.split(","), metavar="ID,ID",
+                   help="run only these mutants and merge their rows into the table already at --out")
     args = p.parse_args(argv)
 
     if args.command == "list":
@@ -1078,8 +1257,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             print(text)
         return 0
+    previous = None
+    if args.only:
+        unknown = [m for m in args.only if m not in MUTANTS]
+        if unknown:
+            p.error(f"unknown mutants {unknown}")
+        previous = json.loads(args.out.with_suffix(".json").read_text(encoding="utf-8"))
+        if previous["seeds"] != args.seeds or previous["max_examples"] != args.max_examples:
+            p.error("--only merges into a table of the same --seeds and --max-examples")
     table = build_table(seeds=args.seeds, full=not args.no_full, max_examples=args.max_examples,
-                        workers=args.jobs)
+                        workers=args.jobs, only=args.only, previous=previous)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(render(table), encoding="utf-8")
     args.out.with_suffix(".json").write_text(json.dumps(table, indent=1) + "\n", encoding="utf-8")

@@ -1,9 +1,14 @@
-"""The soak: the statistical clauses against correct implementations under
-many seeds, counting false alarms.
+"""The soak: the statistical clauses, and the lifecycle machine, against
+correct implementations under many seeds, counting false alarms.
 
 A seed-run is one run of every statistical test of the catalogue (``pytest -m
 statistical``) with one ``--seed``; the seed decides every layer size and
 every framework seed the tests draw, so seed-runs are independent repetitions.
+With ``--kind lifecycle`` a seed-run is instead one run of every lifecycle
+test (``-k test_lifecycle``): the scripted sequences and the rule sequences the
+machine draws from that seed, each step checked against the mirror within its
+float32 bounds; a false alarm there is a bound too tight for a correct
+framework (or a mirror that assumes what a framework does not document).
 Against a framework whose statistical verdicts are known (the reference: every
 clause holds; torch: every clause holds but the one listed deviation), a false
 alarm is a statistical clause whose verdict is not the expected one. The run's
@@ -14,10 +19,11 @@ miss) is counted too.
 
     python -m conformance.proof.soak run --framework reference --seeds 100 --out reports/proof
     python -m conformance.proof.soak run --framework torch --seeds 100 --out reports/proof
+    python -m conformance.proof.soak run --kind lifecycle --framework torch --seeds 100 --out reports/proof
     python -m conformance.proof.soak table reports/proof
 
-``run`` writes ``soak-<framework>.json``; ``table`` turns every such file in
-the directory into ``soak.md``.
+``run`` writes ``soak-<framework>.json`` (``soak-lifecycle-<framework>.json``);
+``table`` turns every such file in the directory into ``soak.md``.
 """
 
 from __future__ import annotations
@@ -36,10 +42,19 @@ from conformance.proof._run import identity, load_results
 
 #: Seed-runs the issue asks for, over all frameworks soaked together.
 MIN_SEED_RUNS = 200
+#: What a seed-run runs, by kind: pytest arguments selecting its tests.
+KINDS: dict[str, tuple[str, ...]] = {
+    "statistical": ("-m", "statistical"),
+    "lifecycle": ("-k", "test_lifecycle"),
+}
+
+
+def result_name(framework: str, kind: str) -> str:
+    return f"soak-{framework}.json" if kind == "statistical" else f"soak-{kind}-{framework}.json"
 
 
 def _clauses(report: dict[str, Any]) -> list[dict[str, Any]]:
-    """The verdict of every statistical clause of one seed-run, and its checks."""
+    """The verdict of every clause a seed-run ran (not those not applicable), and its checks."""
     clauses = []
     for r in report["results"]:
         stats = r["evidence"]["statistics"]
@@ -63,7 +78,7 @@ def _clauses(report: dict[str, Any]) -> list[dict[str, Any]]:
     return clauses
 
 
-def _child(framework: str, seeds: Sequence[int], directory: Path) -> None:
+def _child(framework: str, seeds: Sequence[int], directory: Path, kind: str = "statistical") -> None:
     """Seed-runs one after another in this process (``pytest.main`` per seed):
     the framework and the suite are imported once, not once per seed."""
     import pytest
@@ -73,11 +88,13 @@ def _child(framework: str, seeds: Sequence[int], directory: Path) -> None:
     for seed in seeds:
         out = directory / f"seed-{seed}"
         out.mkdir(parents=True)
-        pytest.main(pytest_args(framework, seed, out, "-m", "statistical"))
+        pytest.main(pytest_args(framework, seed, out, *KINDS[kind]))
 
 
-def soak(framework: str, seeds: Sequence[int], *, jobs: int = 2) -> dict[str, Any]:
-    """Seed-runs spread over ``jobs`` child processes."""
+def soak(framework: str, seeds: Sequence[int], *, jobs: int = 2, kind: str = "statistical") -> dict[str, Any]:
+    """Seed-runs of ``kind`` spread over ``jobs`` child processes."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown soak kind {kind!r}; known: {', '.join(KINDS)}")
     start = time.perf_counter()
     seeds = list(seeds)
     shares = [seeds[i::jobs] for i in range(jobs) if seeds[i::jobs]]
@@ -85,7 +102,7 @@ def soak(framework: str, seeds: Sequence[int], *, jobs: int = 2) -> dict[str, An
         procs = [
             subprocess.Popen(
                 [sys.executable, "-m", "conformance.proof.soak", "_child", "--framework", framework,
-                 "--dir", tmp, "--seed-list", ",".join(map(str, share))],
+                 "--dir", tmp, "--seed-list", ",".join(map(str, share)), "--kind", kind],
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             )
             for share in shares
@@ -105,10 +122,11 @@ def soak(framework: str, seeds: Sequence[int], *, jobs: int = 2) -> dict[str, An
                                    + "\n".join(o[-3000:] for o in outputs))
             runs.append({"seed": seed, "identity": identity(report), "budget": report["error_budget"],
                          "catalogue_version": report["catalogue_version"], "clauses": _clauses(report)})
-    return summarise(framework, runs, time.perf_counter() - start)
+    return summarise(framework, runs, time.perf_counter() - start, kind=kind)
 
 
-def summarise(framework: str, runs: list[dict[str, Any]], wall: float) -> dict[str, Any]:
+def summarise(framework: str, runs: list[dict[str, Any]], wall: float, *,
+              kind: str = "statistical") -> dict[str, Any]:
     identities = {r["identity"] for r in runs}
     if len(identities) != 1:
         raise RuntimeError(f"seed-runs of {framework} saw different installations: {sorted(identities)}")
@@ -126,6 +144,7 @@ def summarise(framework: str, runs: list[dict[str, Any]], wall: float) -> dict[s
     clauses = sorted({c["clause"] for r in runs for c in r["clauses"]})
     return {
         "framework": framework,
+        "kind": kind,
         "identity": identities.pop(),
         "catalogue_version": runs[0]["catalogue_version"],
         "budget": runs[0]["budget"]["total"],
@@ -143,9 +162,11 @@ def summarise(framework: str, runs: list[dict[str, Any]], wall: float) -> dict[s
 
 
 def table(results: list[dict[str, Any]]) -> str:
-    total = sum(r["seed_runs"] for r in results)
-    alarms = sum(len(r["false_alarms"]) for r in results)
-    bound = sum(r["seed_runs"] * r["budget"] for r in results)
+    stat = [r for r in results if r.get("kind", "statistical") == "statistical"]
+    life = [r for r in results if r.get("kind") == "lifecycle"]
+    total = sum(r["seed_runs"] for r in stat)
+    alarms = sum(len(r["false_alarms"]) for r in stat)
+    bound = sum(r["seed_runs"] * r["budget"] for r in stat)
     lines = [
         "# Soak: false alarms under many seeds",
         "",
@@ -160,7 +181,7 @@ def table(results: list[dict[str, Any]]) -> str:
         "| listed deviations (misses) | min p/alpha | wall (s) |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for r in results:
+    for r in stat:
         devs = ", ".join(f"`{d}`" for d in r["known_deviations"]) or "-"
         ratio = f"{r['min_p_over_alpha']:.3g}" if r["min_p_over_alpha"] is not None else "-"
         lines.append(
@@ -172,6 +193,37 @@ def table(results: list[dict[str, Any]]) -> str:
         f"**{total} seed-runs, {alarms} false alarms.** The budget bounds the chance of any false alarm",
         f"in the whole soak by the sum of the seed-runs' budgets, {bound:.2g}.",
     ]
+    lines += _incidents(stat)
+    if life:
+        runs = sum(r["seed_runs"] for r in life)
+        lalarms = sum(len(r["false_alarms"]) for r in life)
+        lines += [
+            "",
+            "## The lifecycle machine",
+            "",
+            "Each seed-run is every lifecycle test (`-k test_lifecycle`) with one `--seed`: the scripted",
+            "sequences, then the rule sequences the machine draws from that seed, every step checked",
+            "against the mirror within its float32 bounds (`specs/lifecycle.md`). A false alarm is a",
+            "lifecycle clause whose verdict is not the expected one (a bound too tight, or a mirror",
+            "assuming what the framework does not document); a miss is a listed deviation that held.",
+            "",
+            "| framework | seed-runs | lifecycle clauses | false alarms | listed deviations (misses) "
+            "| wall (s) |",
+            "|---|---|---|---|---|---|",
+        ]
+        for r in life:
+            devs = ", ".join(f"`{d}`" for d in r["known_deviations"]) or "-"
+            lines.append(
+                f"| {r['identity']} | {r['seed_runs']} | {len(r['clauses'])} | {len(r['false_alarms'])} | "
+                f"{devs} ({len(r['misses'])}) | {r['wall']} |"
+            )
+        lines += ["", f"**{runs} seed-runs of the machine, {lalarms} false alarms.**"]
+        lines += _incidents(life)
+    return "\n".join(lines) + "\n"
+
+
+def _incidents(results: list[dict[str, Any]]) -> list[str]:
+    lines = []
     for r in results:
         for fa in r["false_alarms"]:
             lines.append(
@@ -179,7 +231,7 @@ def table(results: list[dict[str, Any]]) -> str:
             )
         for m in r["misses"]:
             lines.append(f"- miss: {r['identity']} seed {m['seed']} `{m['clause']}` held")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def load(directory: Path) -> list[dict[str, Any]]:
@@ -198,21 +250,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     r.add_argument("--first-seed", type=int, default=1)
     r.add_argument("--jobs", type=int, default=2, help="seed-runs in parallel (default: %(default)s)")
     r.add_argument("--out", type=Path, default=Path("reports/proof"))
+    r.add_argument("--kind", choices=list(KINDS), default="statistical",
+                   help="the statistical tests, or the lifecycle machine (default: %(default)s)")
     c = sub.add_parser("_child", help=argparse.SUPPRESS)
     c.add_argument("--framework", required=True)
+    c.add_argument("--kind", choices=list(KINDS), default="statistical")
     c.add_argument("--dir", type=Path, required=True)
     c.add_argument("--seed-list", required=True)
     t = sub.add_parser("table", help="write soak.md from the soak-*.json in a directory")
     t.add_argument("directory", type=Path, nargs="?", default=Path("reports/proof"))
     args = p.parse_args(argv)
     if args.command == "_child":
-        _child(args.framework, [int(x) for x in args.seed_list.split(",")], args.dir)
+        _child(args.framework, [int(x) for x in args.seed_list.split(",")], args.dir, args.kind)
         return 0
     if args.command == "run":
         if args.seeds < 1 or args.jobs < 1:
             p.error("--seeds and --jobs must be at least 1")
-        result = soak(args.framework, range(args.first_seed, args.first_seed + args.seeds), jobs=args.jobs)
-        out = args.out / f"soak-{args.framework}.json"
+        result = soak(args.framework, range(args.first_seed, args.first_seed + args.seeds), jobs=args.jobs,
+                      kind=args.kind)
+        out = args.out / result_name(args.framework, args.kind)
         write_atomic(out, json.dumps(result, indent=1) + "\n")
         print(
             f"{result['identity']}: {result['seed_runs']} seed-runs, "

@@ -632,6 +632,21 @@ class LifecycleMachine(RuleBasedStateMachine):
     def _holders(self, storage: _Storage) -> list[tuple[_Model, ParamRef]]:
         return [(m, ref) for m in self._live_models() for ref, s in m.storage.items() if s is storage]
 
+    def _grads_of_aliases(self, step: _Step, m: _Model) -> None:
+        """After a rule changed ``m``'s gradients: those of every other model
+        sharing storage with it (documented aliasing) are no longer known.
+        Whether two such models have one gradient slot depends on whether they
+        share the parameter *objects* (NNX's merge and clone-shared do, and the
+        slot is the object's) or only the storage (torch's assign load gives
+        new Parameters on the source's tensors, each with a .grad of its own),
+        so the mirror commits to neither, and takes away the other model's
+        pending step."""
+        mine = {id(s) for s in m.storage.values()}
+        for other in self._live_models():
+            if other is not m and any(id(s) in mine for s in other.storage.values()):
+                step.grads[other.name] = "unknown"
+                other.fresh = False
+
     def _touch(self, step: _Step, m: _Model, ref: ParamRef, want: _Want) -> None:
         """``want`` for ``ref`` of ``m`` and of every model sharing its storage."""
         for holder, r in self._holders(m.storage[ref]):
@@ -941,6 +956,7 @@ class LifecycleMachine(RuleBasedStateMachine):
             step.what += " (a ReLU input within rounding of 0: gradients not compared)"
             step.grads[m.name] = "unknown"
             m.fresh = False
+        self._grads_of_aliases(step, m)
 
     @rule(model=models)
     def zero_grad(self, model: ModelRef) -> None:
@@ -956,6 +972,7 @@ class LifecycleMachine(RuleBasedStateMachine):
             return
         step.grads[m.name] = "clear"
         m.fresh = False
+        self._grads_of_aliases(step, m)
 
     @precondition(lambda self: any(m.fresh for m in self._live_models()))
     @rule(model=models, lr=st.floats(1e-3, 0.5))
@@ -984,6 +1001,7 @@ class LifecycleMachine(RuleBasedStateMachine):
             self._touch(step, m, ref, _Want("close", w - d, tol, why=f"W - lr*g, lr={lr!r}"))
         step.grads[m.name] = "unknown"
         m.fresh = False
+        self._grads_of_aliases(step, m)
 
     @rule(model=models)
     def train(self, model: ModelRef) -> None:
@@ -1016,6 +1034,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         except _OperationFailed:
             return
         m.fresh = False
+        self._grads_of_aliases(step, m)
         if not relu_margin_ok(self.adapter, self.arch, values, x):
             step.what += " (a ReLU input within rounding of 0: not compared)"
             for ref in m.storage:
@@ -1711,10 +1730,21 @@ def _script_reinitialise(s: _Script) -> None:
     s("forward", model=m, seed=1)
 
 
-def _script_copies(s: _Script) -> None:
-    """A shared layer through a copy and a whole-model file: each holds what
-    its source held, keeps the tie, and goes its own way afterwards."""
-    m = _trained(s, _tied(s), steps=1)
+def _copies(pick: Callable[[_Script], Arch | None]) -> Callable[[_Script], None]:
+    """A network with shared parameters through a copy and a whole-model
+    file: each holds what its source held, keeps the tie, and goes its own
+    way afterwards."""
+
+    def script(s: _Script) -> None:
+        arch = pick(s)
+        if arch is not None:
+            _copy_and_train(s, arch)
+
+    return script
+
+
+def _copy_and_train(s: _Script, arch: Arch) -> None:
+    m = _trained(s, arch, steps=1)
     made = []
     if s.has("model_copy"):
         for op in s.state.facts.copy_ops:
@@ -1738,7 +1768,9 @@ SCRIPTS: tuple[tuple[str, Callable[[_Script], None]], ...] = (
     ("001 5.2.3: a decoder using its encoder's weight transposed, through every load mode",
      _load_every_mode(lambda s: TIED_AUTOENCODER if s.has("transposed_sharing") else None)),
     ("002/003: re-initialising with and without force_reinit", _script_reinitialise),
-    ("a shared layer through copies and whole-model files", _script_copies),
+    ("a shared layer through copies and whole-model files", _copies(_tied)),
+    ("002 mxnet, 003 4.2.4: distinct layers sharing parameters through copies and whole-model files",
+     _copies(lambda s: MXNET_SHARED if s.has("param_sharing") else None)),
 )
 
 

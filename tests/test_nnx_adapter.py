@@ -91,6 +91,24 @@ def test_the_tied_gradient_is_nnx_grads_own_and_sgd_updates_in_place(ad: NnxAdap
         ad.sgd_step(net, 0.1)
 
 
+def test_a_param_two_models_hold_has_one_gradient_slot(ad: NnxAdapter) -> None:
+    # nnx.merge(*nnx.split(net)) holds net's own Params (documented to alias):
+    # the slot is the Param's, so a zero_grad through the copy empties what a
+    # backward through net filled, and net's step then leaves those Params
+    # alone (zero gradient), as torch's step skips a Parameter whose .grad is None.
+    net = ad.build(TIED)
+    alias = ad.copy_model(net, "split-merge")
+    w = ad.param_at(net, (0,), "weight")
+    assert ad.param_at(alias, (0,), "weight") is w
+    ad.backward(net, _x(), _x(3, 1, seed=2))
+    assert ad.grad(ad.param_at(alias, (0,), "weight")) is not None  # one slot, seen through either
+    ad.zero_grad(alias)
+    assert ad.grad(w) is None
+    before = ad.read(w)
+    ad.sgd_step(net, 0.5)
+    np.testing.assert_array_equal(ad.read(w), before)
+
+
 # -- seeding -------------------------------------------------------------------------------
 def test_seeding_is_an_rngs_stream(ad: NnxAdapter) -> None:
     # (the same seed, the same values; another seed, others: the contract's seed check)

@@ -84,8 +84,11 @@ _ROLES = {"kernel": "weight", "bias": "bias"}
 #: ... and the attribute holding each role
 _ATTRS: dict[Kind, str] = {"weight": "kernel", "bias": "bias"}
 
-#: how many models' gradients are kept (a property holds at most two models at once)
+#: how many models' gradients are kept (a property holds at most two models at
+#: once, the lifecycle machine three)
 _GRAD_MODELS = 8
+#: how many parameters' gradient slots are kept (a few models' worth)
+_GRAD_SLOTS = 512
 
 
 def _path_name(path: tuple[Any, ...]) -> str:
@@ -107,8 +110,14 @@ class NnxAdapter(Adapter):
         super().__init__(profile)
         self._seed = 0
         self._rngs: Any = None
-        # id(model) -> (model, grads state, {id(param): (param, grad ndarray)})
-        self._grads: OrderedDict[int, tuple[Any, Any, dict[int, tuple[Any, np.ndarray]]]] = OrderedDict()
+        # NNX has no gradient slot: the adapter keeps one per Param object, as
+        # torch keeps .grad on a Parameter, so a Param two models hold (nnx.merge
+        # of one model's state, documented to alias) has one slot, and zero_grad
+        # through either model empties it.
+        # id(param) -> (param, its gradient from the last backward through it)
+        self._slots: OrderedDict[int, tuple[Any, np.ndarray]] = OrderedDict()
+        # id(model) -> (model, the State nnx.grad returned), the tree Optimizer.update takes
+        self._grads: OrderedDict[int, tuple[Any, Any]] = OrderedDict()
 
     def backend(self) -> str | None:
         jax = _fw().jax
@@ -253,12 +262,10 @@ class NnxAdapter(Adapter):
 
     def grad(self, param: Param) -> np.ndarray | None:
         # No gradient slot on an nnx.Param: the gradient is what the last
-        # backward (nnx.grad) returned for this Param object, if any.
-        for _, _, by_param in self._grads.values():
-            entry = by_param.get(id(param))
-            if entry is not None and entry[0] is param:
-                return entry[1].copy()
-        return None
+        # backward (nnx.grad) through a model holding it returned for this Param
+        # object, unless a zero_grad through such a model emptied it since.
+        entry = self._slots.get(id(param))
+        return entry[1].copy() if entry is not None and entry[0] is param else None
 
     def write(self, param: Param, value: np.ndarray) -> None:
         # param[...] = v: Variable.__setitem__ -> set_value(v, index=...), which
@@ -361,8 +368,11 @@ class NnxAdapter(Adapter):
         return np.array(model(jnp.asarray(np.asarray(x, dtype=np.float32))))
 
     def zero_grad(self, model: Model) -> None:
-        # Nothing to zero in NNX; forget the gradients kept for this model.
+        # Nothing to zero in NNX; forget the gradients kept for this model and
+        # empty the slot of every Param it holds (also where another model holds it).
         self._grads.pop(id(model), None)
+        for _, p in self._flat(model):
+            self._slots.pop(id(p), None)
 
     def backward(self, model: Model, x: np.ndarray, upstream: np.ndarray) -> None:
         fw = _fw()
@@ -374,9 +384,13 @@ class NnxAdapter(Adapter):
         # total derivative, the sum over the uses.
         grads = nnx.grad(lambda m: jnp.sum(m(xs) * us))(model)
         flat_grads = dict(nnx.to_flat_state(grads))
-        by_param = {id(p): (p, np.array(flat_grads[path][...])) for path, p in self._flat(model)}
+        for path, p in self._flat(model):
+            self._slots.pop(id(p), None)
+            self._slots[id(p)] = (p, np.array(flat_grads[path][...]))
+        while len(self._slots) > _GRAD_SLOTS:
+            self._slots.popitem(last=False)
         self._grads.pop(id(model), None)
-        self._grads[id(model)] = (model, grads, by_param)
+        self._grads[id(model)] = (model, grads)
         while len(self._grads) > _GRAD_MODELS:
             self._grads.popitem(last=False)
 
@@ -387,10 +401,21 @@ class NnxAdapter(Adapter):
             raise RuntimeError(
                 "sgd_step before backward: NNX gradients come from nnx.grad, none kept for this model"
             )
+        # The step uses what each Param's slot holds now: the gradient nnx.grad
+        # gave it, or zeros where a zero_grad through another model holding the
+        # same Param emptied the slot since (as torch's step skips a None .grad).
+        nnx, jnp = fw.nnx, fw.jnp
+        params = dict(self._flat(model))
+        leaves = []
+        for path, leaf in nnx.to_flat_state(entry[1]):
+            slot = self._slots.get(id(params[path]))
+            kept = slot is not None and slot[0] is params[path]
+            value = slot[1] if kept else np.zeros(np.shape(leaf[...]), np.float32)
+            leaves.append((path, leaf.replace(jnp.asarray(np.array(value)))))
         # flax >= 0.11: Optimizer(model, tx, wrt=...) and update(model, grads);
         # it updates the model's Params in place (same objects), each once.
-        optimizer = fw.nnx.Optimizer(model, fw.optax.sgd(lr), wrt=fw.nnx.Param)
-        optimizer.update(model, entry[1])
+        optimizer = nnx.Optimizer(model, fw.optax.sgd(lr), wrt=nnx.Param)
+        optimizer.update(model, nnx.from_flat_state(leaves))
 
     # -- serialisation -----------------------------------------------------------------
     def save_weights(self, model: Model, path: FsPath) -> None:

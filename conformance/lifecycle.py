@@ -1744,19 +1744,23 @@ def _copies(pick: Callable[[_Script], Arch | None]) -> Callable[[_Script], None]
 
 
 def _copy_and_train(s: _Script, arch: Arch) -> None:
+    """Every documented way of making a model from ``m`` (a whole-model file
+    first, then each copy operation), one at a time: the made model is
+    trained while ``m`` is written to, then discarded to make room for the
+    next (at most :data:`MAX_MODELS` live models)."""
     m = _trained(s, arch, steps=1)
-    made = []
+    makers: list[Callable[[], Any]] = []
+    if s.has("whole_model_save"):
+        makers.append(lambda: s("load_model", "models", file=s("save_model", "model_files", model=m)))
     if s.has("model_copy"):
-        for op in s.state.facts.copy_ops:
-            made.append(s("copy", "models", model=m, op=op))
-    if s.has("whole_model_save") and len(made) < MAX_MODELS - 1:
-        f = s("save_model", "model_files", model=m)
-        made.append(s("load_model", "models", file=f))
-    for i, c in enumerate(made):
+        makers.extend((lambda op=op: s("copy", "models", model=m, op=op)) for op in s.state.facts.copy_ops)
+    for i, make in enumerate(makers):
+        c = make()
         s("write", model=m, where=(s.state.arch.param_refs()[0], None), seed=50 + i)
         s("zero_grad", model=c)
         s("backward", model=c, seed=60 + i)
         s("step", model=c, lr=0.5)
+        s("discard", model=c)
 
 
 #: (title, script): run by :func:`run_scripts` before the drawn sequences

@@ -107,12 +107,13 @@ import tempfile
 import unittest
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Any, ClassVar, cast
 
 import numpy as np
+from hypothesis import Phase
 from hypothesis import errors as hypothesis_errors
 from hypothesis import seed as hypothesis_seed
 from hypothesis import settings as Settings
@@ -159,6 +160,7 @@ __all__ = [
     "LifecycleMachine",
     "LifecycleViolation",
     "lifecycle_machine",
+    "checked_together",
     "lifecycle_settings",
     "run_lifecycle",
     "run_scripts",
@@ -185,14 +187,17 @@ _EPS32 = float(np.finfo(np.float32).eps)
 _TINY32 = float(np.finfo(np.float32).tiny)
 
 
-def lifecycle_settings(*, max_examples: int | None = None, parent: Settings | None = None) -> Settings:
+def lifecycle_settings(*, max_examples: int | None = None, parent: Settings | None = None,
+                       shrink: bool = True) -> Settings:
     """The machine's settings: the ``conformance`` Hypothesis profile (the
     run's ``--max-examples``, no deadline, no database), ``max_examples`` (or
     the profile's) divided by :data:`EXAMPLES_DIVISOR`, at least one, and
-    :data:`STEPS` steps per example."""
+    :data:`STEPS` steps per example; without shrinking where ``shrink`` is
+    false (a run whose failure is only a signal to run another)."""
     base = parent if parent is not None else hypothesis_profile.get()
     n = max(1, (max_examples if max_examples is not None else base.max_examples) // EXAMPLES_DIVISOR)
-    return Settings(base, max_examples=n, stateful_step_count=STEPS)
+    phases = base.phases if shrink else tuple(p for p in base.phases if p is not Phase.shrink)
+    return Settings(base, max_examples=n, stateful_step_count=STEPS, phases=phases)
 
 
 class LifecycleViolation(AssertionError):
@@ -529,6 +534,45 @@ class _ArchInfo:
                    arch.dense_uses())
 
 
+# The rules' preconditions, named functions rather than lambdas: Hypothesis
+# describes every precondition it evaluates, and describing a lambda parses
+# this module's source (about half a second a run, for nine lambdas).
+def _has_room(self: LifecycleMachine) -> bool:
+    return self._room()
+
+
+def _two_live_models(self: LifecycleMachine) -> bool:
+    return self._derailed is None and len(self._live_models()) > 1
+
+
+def _explicit_init(self: LifecycleMachine) -> bool:
+    return self.explicit_init
+
+
+def _gradients_empty_somewhere(self: LifecycleMachine) -> bool:
+    return any(all(g is None for g in m.grads.values()) for m in self._live_models())
+
+
+def _fresh_gradients_somewhere(self: LifecycleMachine) -> bool:
+    return any(m.fresh for m in self._live_models())
+
+
+def _saves_whole_models(self: LifecycleMachine) -> bool:
+    return "whole_model_save" in self.facts.capabilities
+
+
+def _can_load_a_model(self: LifecycleMachine) -> bool:
+    return self._room() and "load_model" not in self._refused
+
+
+def _can_copy(self: LifecycleMachine) -> bool:
+    return self._room() and "model_copy" in self.facts.capabilities and "copy" not in self._refused
+
+
+def _has_in_memory_state(self: LifecycleMachine) -> bool:
+    return "in_memory_state" in self.facts.capabilities
+
+
 class LifecycleMachine(RuleBasedStateMachine):
     """The lifecycle of models of one drawn architecture, against a mirror.
 
@@ -540,6 +584,9 @@ class LifecycleMachine(RuleBasedStateMachine):
     bound_adapter: ClassVar[Adapter | None] = None
     #: the clause whose failures raise (those before it derail); None: every clause raises
     clause: ClassVar[str | None] = None
+    #: instead of ``clause``: the clauses whose failures raise, checked
+    #: together, every other one derailing (:func:`checked_together`)
+    together: ClassVar[frozenset[str] | None] = None
     #: when set, counts every rule that performed its operation (the suite's
     #: own tests read it to see that every rule runs)
     performed: ClassVar[Counter[str] | None] = None
@@ -565,7 +612,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         self._strategies: dict[Any, st.SearchStrategy[Any]] = {}
         self._batches = 0  # training steps so far: the seed of the next one's batch
         self._tmp = FsPath(tempfile.mkdtemp(prefix="conformance-lifecycle-"))
-        self._checks = _checks_for(type(self).clause)
+        self._checks = _checks_for(type(self).clause, type(self).together)
 
     @classmethod
     def get_adapter(cls) -> Adapter:
@@ -758,7 +805,7 @@ class LifecycleMachine(RuleBasedStateMachine):
                     out[key] = refs[i]
         return out
 
-    @precondition(lambda self: self._room())
+    @precondition(_has_room)
     @rule(target=models, seed=_SEEDS, values=st.none() | _SEEDS)
     def build_another(self, seed: int, values: int | None) -> ModelRef:
         """Another model of the architecture, built after seeding."""
@@ -782,7 +829,7 @@ class LifecycleMachine(RuleBasedStateMachine):
 
     # Not once derailed: the bundle loses what a rule consumes even when the
     # rule does nothing, and an empty bundle would leave no rule to draw.
-    @precondition(lambda self: self._derailed is None and len(self._live_models()) > 1)
+    @precondition(_two_live_models)
     @rule(model=consumes(models))
     def discard(self, model: ModelRef) -> None:
         """Drop a model (the last reference to it goes): nothing of any other
@@ -840,7 +887,7 @@ class LifecycleMachine(RuleBasedStateMachine):
             step.grads[m.name] = "unknown"
             m.fresh = False
 
-    @precondition(lambda self: self.explicit_init)
+    @precondition(_explicit_init)
     @rule(model=models, init=_on_machine(lambda m: _inits(m, "weight").filter(lambda i: i is not None)),
           force=st.booleans())
     def initialise_all(self, model: ModelRef, init: Init | Shown, force: bool) -> None:
@@ -928,7 +975,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         step.forward = (got, functional.forward(self.arch, values, x),
                         forward_tolerance(self.adapter, self.arch, values, x))
 
-    @precondition(lambda self: any(all(g is None for g in m.grads.values()) for m in self._live_models()))
+    @precondition(_gradients_empty_somewhere)
     @rule(model=models, seed=_SEEDS)
     def backward(self, model: ModelRef, seed: int) -> None:
         """One backward pass of sum(forward(x) * u), x and u drawn from
@@ -974,7 +1021,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         m.fresh = False
         self._grads_of_aliases(step, m)
 
-    @precondition(lambda self: any(m.fresh for m in self._live_models()))
+    @precondition(_fresh_gradients_somewhere)
     @rule(model=models, lr=st.floats(1e-3, 0.5))
     def step(self, model: ModelRef, lr: float) -> None:
         """One step of the framework's plain SGD, right after a backward pass:
@@ -1109,7 +1156,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         step.grads[m.name] = "unknown"
         m.fresh = False
 
-    @precondition(lambda self: "whole_model_save" in self.facts.capabilities)
+    @precondition(_saves_whole_models)
     @rule(target=model_files, model=models)
     def save_model(self, model: ModelRef) -> FileRef:
         """Save the whole model to a new file."""
@@ -1130,7 +1177,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         step.what += f" to {ref!r}"
         return ref
 
-    @precondition(lambda self: self._room() and "load_model" not in self._refused)
+    @precondition(_can_load_a_model)
     @rule(target=models, file=model_files)
     def load_model(self, file: FileRef) -> ModelRef:
         """Load a whole-model file as a new model: it holds what was saved,
@@ -1152,8 +1199,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         step.what += f" as {handle!r}"
         return handle
 
-    @precondition(lambda self: self._room() and "model_copy" in self.facts.capabilities
-                  and "copy" not in self._refused)
+    @precondition(_can_copy)
     @rule(target=models, model=models, op=_on_machine(_modes("copy_ops")))
     def copy(self, model: ModelRef, op: str) -> ModelRef:
         """A new model made from the model by a documented operation: equal
@@ -1176,7 +1222,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         step.what += f" as {handle!r}"
         return handle
 
-    @precondition(lambda self: "in_memory_state" in self.facts.capabilities)
+    @precondition(_has_in_memory_state)
     @rule(model=models, source=models, mode=_on_machine(_modes("state_load_modes")))
     def load_state(self, model: ModelRef, source: ModelRef, mode: str) -> None:
         """Load ``source``'s in-memory state object into the model in a
@@ -1228,8 +1274,11 @@ class LifecycleMachine(RuleBasedStateMachine):
             # The models cannot even be read back after the step (a position
             # gone, a value that cannot be read): the step did not leave a
             # usable model, which is lifecycle.operations-succeed's finding.
+            # A machine checking clauses together raises it whatever it
+            # checks: the read that failed may be one a clause's own machine
+            # never makes, so derailing here could part their sequences.
             clause = CLAUSES[0]
-            self._found(clause, self._raises(clause), step, str(exc))
+            self._found(clause, self._raises(clause) or type(self).together is not None, step, str(exc))
 
     def _raises(self, clause: str) -> bool:
         return any(c == clause and raises for c, raises in self._checks)
@@ -1284,18 +1333,59 @@ PRECONDITIONS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _checks_for(clause: str | None) -> list[tuple[str, bool]]:
+def _checks_for(clause: str | None, together: frozenset[str] | None = None) -> list[tuple[str, bool]]:
     """The invariant's checks for a machine made for ``clause``: (clause,
     whether its failure raises; else it derails the machine). Every clause
     raises when there is none. The preconditions of ``clause`` derail; for
     lifecycle.operations-succeed every other clause is checked, after it, and
     derails: an operation failing on a model some other clause already found
-    broken is that clause's finding."""
+    broken is that clause's finding. ``together``: every clause is checked,
+    those in it raise, the others derail (:func:`checked_together`)."""
+    if together is not None:
+        return [(c, c in together) for c in CLAUSES]
     if clause is None:
         return [(c, True) for c in CLAUSES]
     if clause == CLAUSES[0]:
         return [(clause, True)] + [(c, False) for c in CLAUSES[1:]]
     return [(c, False) for c in PRECONDITIONS[clause]] + [(clause, True)]
+
+
+def _own_checks(clause: str) -> tuple[str, ...]:
+    """The clauses the machine made for ``clause`` checks (in :data:`CLAUSES` order)."""
+    return tuple(c for c, _ in _checks_for(clause))
+
+
+def checked_together(clauses: Iterable[str]) -> frozenset[str]:
+    """The largest part S of ``clauses`` that one machine can check at once,
+    raising on S and derailing on every other clause, so that it passes
+    exactly when the machine made for each clause of S would pass.
+
+    Made with the same seed and settings, the machines draw the same
+    sequences as long as none has derailed or failed: the rules and their
+    strategies are the same, and what a machine checks does not change what
+    it draws. The machine made for C checks the clauses of
+    ``_checks_for(C)`` in :data:`CLAUSES` order and derails on the first
+    failing one that is not C. So if, for every C in S, every clause outside
+    S is among those C's machine checks, then at a step where no clause of S
+    fails, the first failing clause (if any) is outside S, and the together
+    machine and every C's own machine derail there alike (an operation that
+    raises is handled alike too: every machine but lifecycle.operations-
+    succeed's takes its model out of the sequence): their sequences stay the
+    same, example after example, and none raises. S is found by dropping,
+    until none is left, each C whose machine does not check some clause
+    outside S. A framework listing lifecycle.ties-kept as a known deviation
+    (torch) keeps every other clause in S: each presupposes it. (A model
+    that cannot be read back after a step raises in that machine, whatever
+    it checks: see :meth:`LifecycleMachine.check`.)"""
+    s = {c for c in clauses if c in CLAUSES}
+    changed = True
+    while changed:
+        changed = False
+        for c in sorted(s):
+            if any(x not in _own_checks(c) for x in CLAUSES if x not in s):
+                s.discard(c)
+                changed = True
+    return frozenset(s)
 
 
 def _drawn_values(arch: Arch, seed: int) -> dict[ParamRef, np.ndarray]:
@@ -1574,17 +1664,23 @@ _CHECKS: dict[str, Callable[[LifecycleMachine, _Step, _Observation, bool], str |
 
 
 def lifecycle_machine(adapter: type[Adapter] | Adapter, *, clause: str | None = None,
-                      settings: Settings | None = None) -> type[LifecycleMachine]:
+                      settings: Settings | None = None,
+                      together: Iterable[str] | None = None) -> type[LifecycleMachine]:
     """A :class:`LifecycleMachine` for ``adapter`` (a class, instantiated once
     when the machine first runs, or an instance). ``clause``: raise only for
     that clause's failures, derail on the ones before it (see the module's
-    docstring); None raises on any. Its ``TestCase`` is a ``unittest`` test
-    case running it with ``settings`` (default :func:`lifecycle_settings`)::
+    docstring); None raises on any. ``together`` instead: raise for those
+    clauses (a set :func:`checked_together` returns), derail on the others.
+    Its ``TestCase`` is a ``unittest`` test case running it with ``settings``
+    (default :func:`lifecycle_settings`)::
 
         TestLifecycle = lifecycle_machine(MyAdapter).TestCase
     """
-    if clause is not None and clause not in CLAUSES:
-        raise ValueError(f"unknown lifecycle clause {clause!r}; known: {', '.join(CLAUSES)}")
+    for c in ([clause] if clause is not None else []) + list(together or ()):
+        if c not in CLAUSES:
+            raise ValueError(f"unknown lifecycle clause {c!r}; known: {', '.join(CLAUSES)}")
+    if clause is not None and together is not None:
+        raise ValueError("give a machine either its clause or the clauses it checks together, not both")
     if isinstance(adapter, Adapter):
         cls, instance = type(adapter), adapter
     elif isinstance(adapter, type) and issubclass(adapter, Adapter):
@@ -1594,6 +1690,7 @@ def lifecycle_machine(adapter: type[Adapter] | Adapter, *, clause: str | None = 
     name = f"{cls.__name__.removesuffix('Adapter') or cls.__name__}Lifecycle"
     machine = cast("type[LifecycleMachine]", type(name, (LifecycleMachine,), {
         "adapter_class": cls, "bound_adapter": instance, "clause": clause,
+        "together": None if together is None else frozenset(together),
         "__module__": LifecycleMachine.__module__,
     }))
     machine.TestCase.settings = settings if settings is not None else lifecycle_settings()
@@ -1601,12 +1698,14 @@ def lifecycle_machine(adapter: type[Adapter] | Adapter, *, clause: str | None = 
 
 
 def run_lifecycle(adapter: type[Adapter] | Adapter, *, clause: str | None = None,
-                  settings: Settings | None = None, seed: int | None = None, scripts: bool = True) -> None:
+                  settings: Settings | None = None, seed: int | None = None, scripts: bool = True,
+                  together: Iterable[str] | None = None) -> None:
     """Run the machine (first the scripted sequences, :data:`SCRIPTS`)
     against ``adapter``; raise :class:`LifecycleViolation` with the failing
     sequence (Hypothesis' shrunk rule sequence, or the script) in its notes.
-    ``seed`` fixes Hypothesis' seed (a run is then a function of it)."""
-    machine = lifecycle_machine(adapter, clause=clause, settings=settings)
+    ``seed`` fixes Hypothesis' seed (a run is then a function of it).
+    ``clause`` and ``together`` as for :func:`lifecycle_machine`."""
+    machine = lifecycle_machine(adapter, clause=clause, settings=settings, together=together)
     if scripts:
         run_scripts(machine)
     if seed is not None:

@@ -517,6 +517,20 @@ def conformance_seed(request: pytest.FixtureRequest) -> int | str | None:
 
 
 @pytest.fixture
+def clauses_expected_to_hold(request: pytest.FixtureRequest) -> frozenset[str]:
+    """The clauses of the run's tests that apply to the framework and are not
+    among its known deviations (empty outside a conformance run): what a test
+    may check alongside its own clause, when the outcome of one check of them
+    all can only be what the tests would find one by one (the lifecycle
+    machine's clauses, :func:`conformance.lifecycle.checked_together`)."""
+    run = active_run(request.config)
+    if run is None:
+        return frozenset()
+    return frozenset(c for info in run.plan.items.values() if info.skip is None and info.xfail is None
+                     for c in info.clauses)
+
+
+@pytest.fixture
 def clause(request: pytest.FixtureRequest) -> Clause:
     """The catalogue clause of the test's closest ``clause`` marker (its first id)."""
     ids = _marks(request.node).clauses

@@ -26,6 +26,7 @@ from conformance import hypothesis_profile
 from conformance.arch import Arch, Dense, Flatten, Kind, Node, Path, ReLU, Sequential
 
 T = TypeVar("T", bound=Callable[..., Any])
+T_ = TypeVar("T_")
 
 #: Hypothesis examples of every statistical property (each spends budget).
 STAT_EXAMPLES = 4
@@ -168,18 +169,51 @@ SAME_NAME_TWO_USER_BLOCKS = Arch(
 def block_names(*, forbidden: str = "", min_size: int = 1, max_size: int = 10) -> st.SearchStrategy[str]:
     """Block names with spaces, dashes and non-ASCII letters, minus the
     characters a framework forbids. Names made only of digits are excluded:
-    they are what frameworks use for unnamed children."""
+    they are what frameworks use for unnamed children. Repaired rather than
+    filtered: surrounding spaces are stripped, and a name left empty or all
+    digits gets the alphabet's first letter in front (a filter rejected a
+    fifth of the drawn names, and with them whole examples)."""
     if min_size < 1 or max_size < min_size:
         raise ValueError(f"need 1 <= min_size <= max_size, got {min_size}, {max_size}")
     alphabet = "".join(c for c in NAME_ALPHABET if c not in forbidden)
-    return st.text(alphabet, min_size=min_size, max_size=max_size).filter(
-        lambda s: not s.isdigit() and s.strip() == s and s != ""
-    )
+    letter = next((c for c in alphabet if not c.isdigit() and not c.isspace()), None)
+    if letter is None:
+        raise ValueError(f"no letter left in the alphabet once {forbidden!r} is forbidden")
+
+    def repair(s: str) -> str:
+        s = s.strip()
+        if s == "" or s.isdigit():
+            s = (letter + s)[:max_size]
+        return s + letter * max(0, min_size - len(s))
+
+    return st.text(alphabet, min_size=min_size, max_size=max_size).map(repair)
 
 
-@st.composite
+#: Strategies the architecture strategy draws from, made once: a strategy built
+#: inside a draw (``st.sampled_from`` of a list, ``.filter`` of a lambda) is
+#: validated, and a lambda's source parsed, on every draw -- that cost more than
+#: the draws themselves. A choice among a list is an index drawn from
+#: ``_index(n)`` (what ``sampled_from`` draws too, shrinking to the first).
+_BOOLEANS = st.booleans()
+_INDICES = tuple(st.integers(0, n - 1) for n in range(1, 65))
+_KINDS_DEEP = ("dense", "dense", "relu", "flatten", "seq")
+_KIND_DEEP = st.integers(0, len(_KINDS_DEEP) - 1)
+_KIND_LEAF = st.integers(0, len(_KINDS_DEEP) - 2)  # everything but "seq"
+_SEEDS32 = st.integers(0, 2**32 - 1)
+
+
+def _index(n: int) -> st.SearchStrategy[int]:
+    return _INDICES[n - 1] if n <= len(_INDICES) else st.integers(0, n - 1)
+
+
+def _pick(draw: st.DrawFn, items: list[T_] | tuple[T_, ...], label: str) -> T_:
+    """One of ``items`` (not empty), as ``st.sampled_from(items)`` would draw it."""
+    if len(items) == 1:
+        return items[0]
+    return items[draw(_index(len(items)), label=label)]
+
+
 def architectures(
-    draw: st.DrawFn,
     *,
     max_depth: int = 3,
     max_children: int = 4,
@@ -191,7 +225,7 @@ def architectures(
     repeat_in_container: bool | None = None,
     share_params: bool | None = False,
     custom: bool | None = False,
-) -> Arch:
+) -> st.SearchStrategy[Arch]:
     """Random networks of nested Sequentials holding Dense, ReLU and Flatten.
 
     ``ties`` lets a dense layer be reused at a later position whose input width
@@ -206,28 +240,43 @@ def architectures(
     (``param_sharing``, ``custom_layers``). A lazy architecture gets neither
     (a parameter that does not exist before the first forward cannot be
     shared, and the deferred clauses are about the built-in layers).
-    ``names``, when given, names some children (siblings never share a name;
-    children of different containers often do).
+    ``names``, when given, names some children (siblings never share a name:
+    a fresh name drawn twice among siblings gets the smallest numeric suffix
+    that makes it unique; children of different containers often share one).
     ``repeat_in_container`` lets a shared layer be reused within one
     Sequential; ``None`` (the default) means: where the framework whose test
     is drawing can build that (capability ``repeated_child`` in
     :func:`framework_capabilities`, read at draw time; outside one: yes), else
     a reuse goes into another container.
     """
-    if repeat_in_container is None:
-        repeat_in_container = _can_repeat_in_container()
-    if share_params is None:
-        share_params = _has("param_sharing")
-    if custom is None:
-        custom = _has("custom_layers")
-    transposed_ok = share_params and _has("transposed_sharing")
-    if lazy:
-        share_params = custom = transposed_ok = False
     if max_depth < 0 or max_children < 1 or max_width < 1:
         raise ValueError("max_depth >= 0, max_children >= 1 and max_width >= 1 are required")
-    if require_tie and not (ties or share_params):
+    if require_tie and not (ties or share_params is not False):
         raise ValueError("require_tie needs ties=True or share_params")
     widths = st.integers(1, max_width)
+    n_children = st.integers(1, max_children)
+
+    @st.composite
+    def draw_arch(draw: st.DrawFn) -> Arch:
+        repeat = _can_repeat_in_container() if repeat_in_container is None else repeat_in_container
+        share = _has("param_sharing") if share_params is None else share_params
+        user_defined = _has("custom_layers") if custom is None else custom
+        transposed_ok = share and _has("transposed_sharing")
+        if lazy:
+            share = user_defined = transposed_ok = False
+        if require_tie and not (ties or share):
+            raise ValueError("require_tie needs ties=True or share_params")
+        return _draw_architecture(draw, widths, n_children, max_depth, ties, require_tie, names, lazy,
+                                  repeat, share, user_defined, transposed_ok)
+
+    return draw_arch()
+
+
+def _draw_architecture(draw: st.DrawFn, widths: st.SearchStrategy[int], n_children: st.SearchStrategy[int],
+                       max_depth: int, ties: bool, require_tie: bool, names: st.SearchStrategy[str] | None,
+                       lazy: bool, repeat_in_container: bool, share_params: bool, custom: bool,
+                       transposed_ok: bool) -> Arch:
+    """The body of :func:`architectures`' strategy (its arguments resolved)."""
     input_dim = draw(widths, label="input_dim")
     state = {"width": input_dim, "next": 0}
     layers: list[tuple[str, int, int]] = []  # (tie key, in, out) of every layer created
@@ -238,7 +287,7 @@ def architectures(
     def child_name(taken: set[str], kind: str) -> str | None:
         if names is None:
             return None
-        if not draw(st.booleans(), label="named"):
+        if not draw(_BOOLEANS, label="named"):
             return None
         # Half the time where it can, a name another container already uses
         # (for a dense layer, another dense layer's): two layers named alike
@@ -246,10 +295,16 @@ def architectures(
         # names would almost never repeat.
         group = "dense" if kind == "dense" else "other"
         elsewhere = [n for n in used[group] or used["other"] if n not in taken]
-        if len(elsewhere) > 0 and draw(st.booleans(), label="reuse a name"):
-            name = draw(st.sampled_from(elsewhere), label="name used elsewhere")
+        if len(elsewhere) > 0 and draw(_BOOLEANS, label="reuse a name"):
+            name = _pick(draw, elsewhere, "name used elsewhere")
         else:
-            name = draw(names.filter(lambda s: s not in taken), label="block name")
+            name = draw(names, label="block name")
+            # A sibling has it already: the smallest numeric suffix that makes
+            # it unique (redrawing, or rejecting the example, cost a quarter
+            # of the examples of the naming properties).
+            k, base = 1, name
+            while name in taken:
+                name, k = f"{base}{k}", k + 1
         taken.add(name)
         used[group].append(name)
         return name
@@ -257,8 +312,8 @@ def architectures(
     def dense(name: str | None, siblings: set[str]) -> Dense:
         width = state["width"]
         reusable = [t for t in layers if t[1] == width and (repeat_in_container or t[0] not in siblings)]
-        if ties and reusable and draw(st.booleans(), label="reuse a layer"):
-            key, _, out = draw(st.sampled_from(reusable), label="shared layer")
+        if ties and reusable and draw(_BOOLEANS, label="reuse a layer"):
+            key, _, out = _pick(draw, reusable, "shared layer")
             node = replace(nodes[key], name=name)
         else:
             node = new_dense(width, name)
@@ -270,16 +325,15 @@ def architectures(
     def new_dense(width: int, name: str | None) -> Dense:
         key = f"L{state['next']}"
         state["next"] += 1
-        is_custom = custom and draw(st.booleans(), label="user-defined layer")
+        is_custom = custom and draw(_BOOLEANS, label="user-defined layer")
         owners = [t for t in layers if not nodes[t[0]].shares]
         same = [t for t in owners if t[1] == width]  # an earlier layer taking this input width
         flipped = [t for t in owners if t[2] == width] if transposed_ok else []
         node: Dense
-        if share_params and (same or flipped) and draw(st.booleans(), label="share parameters"):
+        if share_params and (same or flipped) and draw(_BOOLEANS, label="share parameters"):
             ways = ["weight", "bias", "both"] * bool(same) + ["transposed"] * bool(flipped)
-            how = draw(st.sampled_from(ways),
-                       label="what to share")
-            src, s_in, s_out = draw(st.sampled_from(flipped if how == "transposed" else same), label="source")
+            how = _pick(draw, ways, "what to share")
+            src, s_in, s_out = _pick(draw, flipped if how == "transposed" else same, "source")
             if how == "transposed":
                 node = Dense(s_in, name=name, tie=key, weight_of=src, transposed=True, custom=is_custom)
             else:
@@ -288,7 +342,7 @@ def architectures(
                              bias_of=src if how != "weight" else None)
         else:
             # A square layer can be reused right away; prefer it when ties are on.
-            square = (ties or share_params) and draw(st.booleans(), label="square")
+            square = (ties or share_params) and draw(_BOOLEANS, label="square")
             out = width if square else draw(widths, label="units")
             node = Dense(out, name=name, tie=key, custom=is_custom)
         layers.append((key, width, node.units))
@@ -296,13 +350,13 @@ def architectures(
         return node
 
     def sequential(depth: int, name: str | None) -> Sequential:
-        kinds = ["dense", "dense", "relu", "flatten"] + (["seq"] if depth < max_depth else [])
-        n = draw(st.integers(1, max_children), label="children")
+        kinds = _KIND_DEEP if depth < max_depth else _KIND_LEAF
+        n = draw(n_children, label="children")
         taken: set[str] = set()
         keys: set[str] = set()  # the dense layers held directly by this Sequential
         children: list[Node] = []
         for _ in range(n):
-            kind = draw(st.sampled_from(kinds), label="layer kind")
+            kind = _KINDS_DEEP[draw(kinds, label="layer kind")]
             cname = child_name(taken, kind)
             if kind == "seq":
                 children.append(sequential(depth + 1, cname))
@@ -312,7 +366,7 @@ def architectures(
                 children.append(ReLU(cname))
             else:
                 children.append(Flatten(cname))
-        user = custom and draw(st.booleans(), label="user-defined block")
+        user = custom and draw(_BOOLEANS, label="user-defined block")
         return Sequential(tuple(children), name=name, custom=user)
 
     root = sequential(0, None)
@@ -322,10 +376,10 @@ def architectures(
     if require_tie and not arch.shared_params():
         w = arch.output_dim
         shared = Dense(w, tie="forced")
-        gap: tuple[Node, ...] = (ReLU(),) if draw(st.booleans(), label="relu between") else ()
+        gap: tuple[Node, ...] = (ReLU(),) if draw(_BOOLEANS, label="relu between") else ()
         again: Node
-        if share_params and (not ties or draw(st.booleans(), label="share parameters, not the layer")):
-            bias_too = draw(st.booleans(), label="bias too")
+        if share_params and (not ties or draw(_BOOLEANS, label="share parameters, not the layer")):
+            bias_too = draw(_BOOLEANS, label="bias too")
             again = Dense(w, weight_of="forced", bias_of="forced" if bias_too else None)
         else:
             again = shared if repeat_in_container else Sequential((shared,))
@@ -386,9 +440,8 @@ class Case:
         return f"Case(arch={self.arch!r}, values={vals!r}, x={x!r}, upstream={up!r})"
 
 
-@st.composite
-def cases(draw: st.DrawFn, archs: st.SearchStrategy[Arch] | None = None, *, bound: float = 2.0,
-          max_batch: int = 4) -> Case:
+def cases(archs: st.SearchStrategy[Arch] | None = None, *, bound: float = 2.0,
+          max_batch: int = 4) -> st.SearchStrategy[Case]:
     """An architecture (default: :func:`architectures`) with values, input and
     upstream gradient: every entry i.i.d. uniform in [-bound, bound] (float32)
     from a numpy generator seeded by a drawn seed, so every parameter entry is
@@ -398,17 +451,24 @@ def cases(draw: st.DrawFn, archs: st.SearchStrategy[Arch] | None = None, *, boun
     still shows every value (``Case.__repr__``)."""
     if not bound > 0 or max_batch < 1:
         raise ValueError(f"need bound > 0 and max_batch >= 1, got {bound}, {max_batch}")
-    arch = draw(archs if archs is not None else architectures(), label="arch")
-    batch = draw(st.integers(1, max_batch), label="batch")
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1), label="values seed"))
+    arch_strategy = archs if archs is not None else architectures()
+    batches = st.integers(1, max_batch)
 
-    def uniform(shape: tuple[int, ...]) -> np.ndarray:
-        return rng.uniform(-bound, bound, shape).astype(np.float32)
+    @st.composite
+    def draw_case(draw: st.DrawFn) -> Case:
+        arch = draw(arch_strategy, label="arch")
+        batch = draw(batches, label="batch")
+        rng = np.random.default_rng(draw(_SEEDS32, label="values seed"))
 
-    values: dict[tuple[Path, Kind], np.ndarray] = {}
-    for ref, shape in arch.param_shapes().items():
-        values[ref] = uniform(shape)
-    return Case(arch, values, uniform((batch, arch.input_dim)), uniform((batch, arch.output_dim)))
+        def uniform(shape: tuple[int, ...]) -> np.ndarray:
+            return rng.uniform(-bound, bound, shape).astype(np.float32)
+
+        values: dict[tuple[Path, Kind], np.ndarray] = {}
+        for ref, shape in arch.param_shapes().items():
+            values[ref] = uniform(shape)
+        return Case(arch, values, uniform((batch, arch.input_dim)), uniform((batch, arch.output_dim)))
+
+    return draw_case()
 
 
 def chapter_case(arch: Arch, *, seed: int = 0, batch: int = 2) -> Case:
@@ -425,7 +485,29 @@ def chapter_case(arch: Arch, *, seed: int = 0, batch: int = 2) -> Case:
 
 def seeds() -> st.SearchStrategy[int]:
     """Seeds for the framework's RNG, drawn by Hypothesis so a run is a function of --seed."""
-    return st.integers(0, 2**31 - 1)
+    return st.integers(0, SEED_MAX)
+
+
+SEED_MAX = 2**31 - 1
+
+
+def distinct_seeds(n: int) -> st.SearchStrategy[tuple[int, ...]]:
+    """``n`` pairwise different seeds. Drawn as ``n`` seeds, each one equal to
+    an earlier one replaced by the next seed no earlier one took (shrinking to
+    ``(0, 1, ..., n - 1)``): Hypothesis draws equal seeds often, and an
+    ``assume`` of their difference discarded two examples in five."""
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+
+    def spread(drawn: tuple[int, ...]) -> tuple[int, ...]:
+        out: list[int] = []
+        for s in drawn:
+            while s in out:
+                s = (s + 1) % (SEED_MAX + 1)
+            out.append(s)
+        return tuple(out)
+
+    return st.tuples(*(seeds() for _ in range(n))).map(spread)
 
 
 #: Layers behind the statistical checks (see ``reports/proof/power.md``): the

@@ -25,6 +25,7 @@ from conformance.lifecycle import (
     CLAUSES,
     LifecycleMachine,
     LifecycleViolation,
+    checked_together,
     lifecycle_machine,
     lifecycle_settings,
     run_lifecycle,
@@ -123,6 +124,67 @@ def test_counterexample_of_a_state_machine_is_its_rule_sequence():
     assert counterexample(plain) == "Falsifying example: test(a=1)"
 
 
+# -- clauses checked together ----------------------------------------------------------------
+
+
+def test_clauses_checked_together_are_those_whose_machines_presuppose_every_other():
+    everything = frozenset(CLAUSES)
+    assert checked_together(CLAUSES) == everything and checked_together([]) == frozenset()
+    ties, listings = "lifecycle.ties-kept", "lifecycle.listings-agree"
+    # torch lists lifecycle.ties-kept: every other clause's machine checks it first
+    assert checked_together(everything - {ties}) == everything - {ties}
+    # ties-kept's own machine checks no listing, so it cannot go with a listing left out
+    assert checked_together(everything - {listings}) == everything - {listings, ties}
+    assert checked_together(everything - {"lifecycle.values-match"}) == {"lifecycle.operations-succeed"}
+    with pytest.raises(ValueError, match="not both"):
+        lifecycle_machine(ReferenceAdapter, clause=ties, together=[ties])
+    with pytest.raises(ValueError, match="unknown lifecycle clause"):
+        lifecycle_machine(ReferenceAdapter, together=["lifecycle.nope"])
+
+
+class _Order(collections.Counter):
+    """A ``performed`` counter that also keeps the order the rules ran in."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.order: list[str] = []
+
+    def __setitem__(self, key, value) -> None:
+        self.order.append(key)
+        super().__setitem__(key, value)
+
+
+def _sequence(**made) -> list[str]:
+    machine = lifecycle_machine(ReferenceAdapter(), settings=_settings(5), **made)
+    machine.performed = _Order()
+    run_state_machine_as_test(seed(5)(machine), settings=_settings(5))
+    return machine.performed.order
+
+
+def test_together_the_machine_performs_what_each_clauses_machine_performs():
+    """Same seed, same settings: the machine checking every clause performs
+    the same rules in the same order as each clause's own machine."""
+    together = _sequence(together=CLAUSES)
+    assert len(together) > 50 and "train" in together and "load_weights" in together
+    for clause in CLAUSES:
+        assert _sequence(clause=clause) == together, clause
+
+
+@pytest.mark.parametrize("mid", sorted(LIFECYCLE_MUTANTS))
+def test_together_the_clauses_hold_where_each_holds_alone(mid):
+    """Under each lifecycle mutant (its clause fails, every other holds, as
+    test_each_lifecycle_mutant_breaks_one_clause shows with these settings and
+    seed), the machine checking every clause fails, and the one checking the
+    clauses that can go together without the mutant's holds."""
+    mutant = LIFECYCLE_MUTANTS[mid]
+    rest = checked_together(set(CLAUSES) - {mutant.clauses[0]})
+    adapter = ReferenceAdapter()
+    with mutant.applied():
+        with pytest.raises(LifecycleViolation):
+            run_lifecycle(adapter, together=CLAUSES, settings=_settings(5), seed=1)
+        run_lifecycle(adapter, together=rest, settings=_settings(5), seed=1)
+
+
 # -- the public API ---------------------------------------------------------------------------
 
 
@@ -195,3 +257,35 @@ def test_report_of_a_lifecycle_violation_shows_the_rule_sequence_and_how_to_repr
     assert ev["message"].startswith("lifecycle.gradients-match: after zero_grad of models_0")
     markdown = next(tmp_path.glob("conformance-*.md")).read_text(encoding="utf-8")
     assert "state.teardown()" in markdown
+
+
+@pytest.mark.parametrize("listed", [False, True], ids=["unexpected", "listed"])
+def test_through_the_catalogue_a_lifecycle_mutant_fails_its_clause_only(tmp_path: Path, listed: bool):
+    """The catalogue's lifecycle tests check the clauses expected to hold
+    together once and fall back to each clause's own machine where that
+    fails: with a mutant breaking lifecycle.ties-kept, ties-kept is violated
+    and every other lifecycle clause holds, whether the run fell back (the
+    clause not listed) or checked the other five together (listed, as torch
+    lists it)."""
+    extra: list[str] = []
+    if listed:
+        profile = tmp_path / "profile.toml"
+        profile.write_text(
+            (Path(lifecycle.__file__).parent / "frameworks" / "reference" / "profile.toml").read_text("utf-8")
+            + '\n[[deviations]]\nclause = "lifecycle.ties-kept"\nversions = "*"\n'
+            'reason = "a mutant of the test: loading unties a trained model"\nlink = "https://example.org/mutant"\n',
+            encoding="utf-8")
+        extra = ["--profile", str(profile)]
+    script = textwrap.dedent(f"""
+        import pathlib, pytest
+        from conformance.proof.mutants import MUTANTS
+        from conformance.proof._run import pytest_args
+        with MUTANTS["load-unties-trained-model"].applied():
+            pytest.main(pytest_args("reference", 11, pathlib.Path({str(tmp_path)!r}),
+                                    "-k", "lifecycle", "--max-examples", "25", *{extra!r}))
+    """)
+    subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, cwd=tmp_path)
+    [report] = [json.loads(p.read_text(encoding="utf-8")) for p in tmp_path.glob("conformance-*.json")]
+    verdicts = {r["spec"]: (r["verdict"], r["expected"]) for r in report["results"] if r["spec"] in CLAUSES}
+    assert verdicts.pop("lifecycle.ties-kept") == ("violated", listed)
+    assert {v for v, _ in verdicts.values()} == {"holds"} and len(verdicts) == len(CLAUSES) - 1, verdicts

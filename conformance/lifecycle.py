@@ -1848,13 +1848,16 @@ def _copy_and_train(s: _Script, arch: Arch) -> None:
     trained while ``m`` is written to, then discarded to make room for the
     next (at most :data:`MAX_MODELS` live models)."""
     m = _trained(s, arch, steps=1)
-    makers: list[Callable[[], Any]] = []
+    makers: list[str | None] = []  # None: through a whole-model file; else the copy operation
     if s.has("whole_model_save"):
-        makers.append(lambda: s("load_model", "models", file=s("save_model", "model_files", model=m)))
+        makers.append(None)
     if s.has("model_copy"):
-        makers.extend((lambda op=op: s("copy", "models", model=m, op=op)) for op in s.state.facts.copy_ops)
-    for i, make in enumerate(makers):
-        c = make()
+        makers.extend(s.state.facts.copy_ops)
+    for i, op in enumerate(makers):
+        if op is None:
+            c = s("load_model", "models", file=s("save_model", "model_files", model=m))
+        else:
+            c = s("copy", "models", model=m, op=op)
         s("write", model=m, where=(s.state.arch.param_refs()[0], None), seed=50 + i)
         s("zero_grad", model=c)
         s("backward", model=c, seed=60 + i)

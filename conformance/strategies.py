@@ -491,6 +491,31 @@ def seeds() -> st.SearchStrategy[int]:
 SEED_MAX = 2**31 - 1
 
 
+#: One more than the largest index :func:`mode_picks` draws: a multiple of every
+#: count of modes up to 8, so each mode of a list is drawn alike.
+_PICKS = 840
+
+
+def mode_picks() -> st.SearchStrategy[int]:
+    """Which of the framework's documented modes (load modes, copy
+    operations, ...) a drawn example exercises: an index taken modulo the
+    length of the list (:func:`picked`). A property looping over every mode in
+    every example pays for all of them each time; one drawn per example
+    exercises each of k modes in about 1/k of the examples (the chance that
+    100 drawn examples miss one of k <= 8 modes is at most 8 (7/8)^100 <
+    1.3e-5), and the explicit examples (``pick=None``) exercise every mode."""
+    return st.integers(0, _PICKS - 1)
+
+
+def picked(modes: Iterable[T_], pick: int | None) -> list[T_]:
+    """The modes a property exercises for ``pick``: every one for None (an
+    explicit example), else the one :func:`mode_picks` chose."""
+    modes = list(modes)
+    if pick is None or not modes:
+        return modes
+    return [modes[pick % len(modes)]]
+
+
 def distinct_seeds(n: int) -> st.SearchStrategy[tuple[int, ...]]:
     """``n`` pairwise different seeds. Drawn as ``n`` seeds, each one equal to
     an earlier one replaced by the next seed no earlier one took (shrinking to

@@ -40,8 +40,14 @@ from conformance.verdicts import Raised, counterexample
 LIFECYCLE_MUTANTS = {mid: m for mid, m in MUTANTS.items() if m.area == "lifecycle"}
 
 
+#: What every machine here runs under, whatever profile another test of the
+#: session registered (a derandomized one would ignore ``seed``).
+_PARENT = settings(database=None, deadline=None, derandomize=False, print_blob=False,
+                   phases=tuple(p for p in Phase if p is not Phase.explain))
+
+
 def _settings(examples: int = 20):
-    return lifecycle_settings(max_examples=examples * lifecycle.EXAMPLES_DIVISOR)
+    return lifecycle_settings(max_examples=examples * lifecycle.EXAMPLES_DIVISOR, parent=_PARENT)
 
 
 def test_clauses_are_the_catalogues_lifecycle_area():
@@ -154,20 +160,26 @@ class _Order(collections.Counter):
         super().__setitem__(key, value)
 
 
-def _sequence(**made) -> list[str]:
+def _sequence(at: int, **made) -> list[str]:
     machine = lifecycle_machine(ReferenceAdapter(), settings=_settings(5), **made)
     machine.performed = _Order()
-    run_state_machine_as_test(seed(5)(machine), settings=_settings(5))
+    run_state_machine_as_test(seed(at)(machine), settings=_settings(5))
     return machine.performed.order
 
 
 def test_together_the_machine_performs_what_each_clauses_machine_performs():
     """Same seed, same settings: the machine checking every clause performs
-    the same rules in the same order as each clause's own machine."""
-    together = _sequence(together=CLAUSES)
-    assert len(together) > 50 and "train" in together and "load_weights" in together
+    the same rules in the same order as each clause's own machine (at the
+    first seed whose sequences train and load weights: which seed that is
+    depends on what the session drew before, not on this property)."""
+    for at in range(5, 25):
+        together = _sequence(at, together=CLAUSES)
+        if len(together) > 50 and "train" in together and "load_weights" in together:
+            break
+    else:
+        pytest.fail("no seed in 5..24 gave a sequence that trains and loads weights")
     for clause in CLAUSES:
-        assert _sequence(clause=clause) == together, clause
+        assert _sequence(at, clause=clause) == together, clause
 
 
 @pytest.mark.parametrize("mid", sorted(LIFECYCLE_MUTANTS))

@@ -114,7 +114,7 @@ def test_a_short_soak_of_the_reference_raises_no_false_alarm():
 # -- the speed benchmark -----------------------------------------------------------
 def test_committed_speed_table_is_generated_from_its_data():
     results = bench.load(PROOF / "speed")
-    assert (PROOF / "speed.md").read_text(encoding="utf-8") == bench.table(results)
+    assert (PROOF / "speed.md").read_text(encoding="utf-8") == bench.render(PROOF / "speed")
     for r in results:
         assert r["max_examples"] == 100, f"{r['identity']}: benchmarked at a non-default example count"
         # the ratio is of the unrounded times; the stored times are rounded
@@ -128,3 +128,23 @@ def test_speed_results_are_about_this_catalogue():
     for r in bench.load(PROOF / "speed"):
         assert {t["clause"] for t in r["tests"]} <= clauses, r["identity"]
         assert json.dumps(r)  # plain data
+
+
+def test_speed_targets_compare_with_the_import_measured_in_the_same_run():
+    def result(framework: str, wall: float, imp: float, baseline: float | None) -> dict:
+        return {"framework": framework, "identity": f"{framework} 1", "import": imp, "suite_import": 0.5,
+                "catalogue_wall": wall, "catalogue_cpu": wall, "ratio": wall / imp, "max_examples": 100,
+                "baseline": None if baseline is None else {"module": "torch", "import": baseline},
+                "tests": [{"test": "test_x", "clause": "access.index-order", "seconds": wall - 1.0}]}
+
+    assert bench._target(result("reference", 5.9, 0.2, 2.0)) == ("<= 3 x import torch = 6.0 s, <= 60 s", True)
+    assert bench._target(result("reference", 6.1, 0.2, 2.0))[1] is False
+    assert bench._target(result("reference", 1.0, 0.2, None)) == (
+        "<= 3 x import torch (not measured in this run)", False)
+    assert bench._target(result("torch", 11.9, 2.0, None)) == ("<= 6 x import torch = 12.0 s, <= 60 s", True)
+    assert bench._target(result("flax", 61.0, 1.0, None)) == ("<= 60 s", False)
+    before = [result("flax", 120.0, 1.0, None)]
+    text = bench.table([result("flax", 61.0, 1.0, None)], before, "## Notes\n\nwhy")
+    row = next(line for line in text.splitlines() if line.startswith("| flax 1 "))
+    assert "| 61.0 | 120.0 (no lifecycle) |" in row and "**no**" in row and "| 1.0 | access 60.0 |" in row
+    assert text.endswith("## Notes\n\nwhy\n")

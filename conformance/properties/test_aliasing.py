@@ -27,6 +27,8 @@ from conformance.strategies import (
     cases,
     chapter_case,
     distinct_seeds,
+    mode_picks,
+    picked,
     property_settings,
     seeds,
 )
@@ -83,17 +85,18 @@ def _assert_same_params(adapter, got, want, arch, what: str) -> None:
 @pytest.mark.clause("aliasing.copy-independent")
 @pytest.mark.requires("model_copy")
 @property_settings
-@given(case=cases(ANY), seed=seeds())
-@example(case=chapter_case(CHAPTER_TIED), seed=0)
-@example(case=chapter_case(MXNET_SHARED), seed=0)
-@example(case=chapter_case(CHAPTER_LINEAR), seed=0)
-def test_a_copy_is_independent_of_its_source(adapter, case, seed):
+@given(case=cases(ANY), seed=seeds(), pick=mode_picks())
+@example(case=chapter_case(CHAPTER_TIED), seed=0, pick=None)
+@example(case=chapter_case(MXNET_SHARED), seed=0, pick=None)
+@example(case=chapter_case(CHAPTER_LINEAR), seed=0, pick=None)
+def test_a_copy_is_independent_of_its_source(adapter, case, seed, pick):
     """aliasing.copy-independent: a model copied by a documented operation
     MUST equal its source, keep its ties, and share no parameter object with
-    it (a write to either not seen in the other) unless documented to alias."""
+    it (a write to either not seen in the other) unless documented to alias.
+    A drawn example exercises one operation (``pick``), an explicit one every operation."""
     arch = case.arch
     copied = 0
-    for op in adapter.facts.copy_ops:
+    for op in picked(adapter.facts.copy_ops, pick):
         source = build_with(adapter, arch, seed, case.values)
         try:
             copy = adapter.copy_model(source, op)
@@ -112,15 +115,16 @@ def test_a_copy_is_independent_of_its_source(adapter, case, seed):
 @pytest.mark.clause("aliasing.load-state-independent")
 @pytest.mark.requires("in_memory_state")
 @property_settings
-@given(case=cases(ANY), seeds_=st.tuples(seeds(), seeds()))
-@example(case=chapter_case(CHAPTER_TIED), seeds_=(0, 1))
-@example(case=chapter_case(MXNET_SHARED), seeds_=(0, 1))
-def test_a_model_loaded_from_a_state_is_independent_of_its_source(adapter, case, seeds_):
+@given(case=cases(ANY), seeds_=st.tuples(seeds(), seeds()), pick=mode_picks())
+@example(case=chapter_case(CHAPTER_TIED), seeds_=(0, 1), pick=None)
+@example(case=chapter_case(MXNET_SHARED), seeds_=(0, 1), pick=None)
+def test_a_model_loaded_from_a_state_is_independent_of_its_source(adapter, case, seeds_, pick):
     """aliasing.load-state-independent: B loaded from A's state MUST hold A's
     values with its ties, and be independent of A unless the mode is documented
-    to alias (then a write to A MUST be seen in B)."""
+    to alias (then a write to A MUST be seen in B). A drawn example exercises
+    one mode (``pick``), an explicit one every mode."""
     arch = case.arch
-    for mode in adapter.facts.state_load_modes:
+    for mode in picked(adapter.facts.state_load_modes, pick):
         source = build_with(adapter, arch, seeds_[0], case.values)
         state = adapter.get_state(source)
         loaded = adapter.load_state(build(adapter, arch, seeds_[1]), state, mode)
@@ -129,6 +133,17 @@ def test_a_model_loaded_from_a_state_is_independent_of_its_source(adapter, case,
         assert_shared(adapter, loaded, arch, what)
         _assert_independent(adapter, source, loaded, arch, mode in adapter.facts.aliasing, what,
                             "the source", "the loaded model")
+
+
+def _loads(adapter, pick: int | None) -> tuple[list[str], list[str]]:
+    """(in-memory state modes, weights-file modes) an example exercises: all
+    of them for an explicit example (``pick`` None), else the one way of
+    loading ``pick`` chooses among them all (:func:`conformance.strategies.picked`)."""
+    ways = [("state", m) for m in adapter.facts.state_load_modes
+            if "in_memory_state" in adapter.facts.capabilities]
+    ways += [("file", m) for m in adapter.facts.load_modes]
+    chosen = picked(ways, pick)
+    return [m for k, m in chosen if k == "state"], [m for k, m in chosen if k == "file"]
 
 
 def _digest(path: Path) -> str:
@@ -146,17 +161,19 @@ def _disturb(adapter, model, arch, case) -> None:
 
 @pytest.mark.clause("aliasing.load-leaves-state-unchanged")
 @property_settings
-@given(case=cases(ANY), seeds_=st.tuples(seeds(), seeds()))
-@example(case=chapter_case(CHAPTER_TIED), seeds_=(0, 1))
-@example(case=chapter_case(MXNET_SHARED), seeds_=(0, 1))
-def test_loading_leaves_its_input_unchanged(adapter, case, seeds_):
+@given(case=cases(ANY), seeds_=st.tuples(seeds(), seeds()), pick=mode_picks())
+@example(case=chapter_case(CHAPTER_TIED), seeds_=(0, 1), pick=None)
+@example(case=chapter_case(MXNET_SHARED), seeds_=(0, 1), pick=None)
+def test_loading_leaves_its_input_unchanged(adapter, case, seeds_, pick):
     """aliasing.load-leaves-state-unchanged: loading MUST NOT modify the state
     object or the file it was given, neither while loading nor when the loaded
-    model is then written to and trained (unless the mode is documented to alias)."""
+    model is then written to and trained (unless the mode is documented to alias).
+    A drawn example exercises one way of loading (``pick``), an explicit one every way."""
     arch = case.arch
     source = build_with(adapter, arch, seeds_[0], case.values)
-    if "in_memory_state" in adapter.facts.capabilities:
-        for mode in adapter.facts.state_load_modes:
+    state_modes, file_modes = _loads(adapter, pick)
+    if state_modes:
+        for mode in state_modes:
             state = adapter.get_state(source)
             before = adapter.state_arrays(state)
             loaded = adapter.load_state(build(adapter, arch, seeds_[1]), state, mode)
@@ -167,12 +184,14 @@ def test_loading_leaves_its_input_unchanged(adapter, case, seeds_):
             _assert_state_is(adapter, state, before,
                              f"the state object after writing to and training the model "
                              f"loaded in mode {mode!r}")
+    if not file_modes:
+        return
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "weights"
         adapter.save_weights(source, path)
         files = sorted(p for p in Path(tmp).rglob("*") if p.is_file())
         digests = {p: _digest(p) for p in files}
-        for mode in adapter.facts.load_modes:
+        for mode in file_modes:
             loaded = adapter.load_weights(build(adapter, arch, seeds_[1]), path, mode)
             _disturb(adapter, loaded, arch, case)
             changed = [str(p.relative_to(tmp)) for p in files if not p.is_file() or _digest(p) != digests[p]]
@@ -190,14 +209,15 @@ def _assert_state_is(adapter, state, before, what: str) -> None:
 
 @pytest.mark.clause("aliasing.load-twice-same")
 @property_settings
-@given(case=cases(ANY), seeds_=distinct_seeds(3))
-@example(case=chapter_case(CHAPTER_MLP), seeds_=(0, 1, 2))
-@example(case=chapter_case(CHAPTER_TIED), seeds_=(0, 1, 2))
-@example(case=chapter_case(MXNET_SHARED), seeds_=(0, 1, 2))
-def test_loading_the_same_state_twice_gives_the_same_model(adapter, case, seeds_):
+@given(case=cases(ANY), seeds_=distinct_seeds(3), pick=mode_picks())
+@example(case=chapter_case(CHAPTER_MLP), seeds_=(0, 1, 2), pick=None)
+@example(case=chapter_case(CHAPTER_TIED), seeds_=(0, 1, 2), pick=None)
+@example(case=chapter_case(MXNET_SHARED), seeds_=(0, 1, 2), pick=None)
+def test_loading_the_same_state_twice_gives_the_same_model(adapter, case, seeds_, pick):
     """aliasing.load-twice-same: one file (one state object) loaded into two
     fresh models MUST give equal, independent models with their ties, and
-    loading it again into the first MUST leave it as it was."""
+    loading it again into the first MUST leave it as it was. A drawn example
+    exercises one way of loading (``pick``), an explicit one every way."""
     arch = case.arch
     source = build_with(adapter, arch, seeds_[0], case.values)
 
@@ -217,14 +237,16 @@ def test_loading_the_same_state_twice_gives_the_same_model(adapter, case, seeds_
         if not aliased:
             _assert_independent(adapter, again, second, arch, False, what, "the first model", "the second")
 
-    if "in_memory_state" in adapter.facts.capabilities:
-        for mode in adapter.facts.state_load_modes:
-            state = adapter.get_state(source)
-            check(lambda m, s=state, md=mode: adapter.load_state(m, s, md),
-                  f"loading one state object in mode {mode!r}", mode in adapter.facts.aliasing)
+    state_modes, file_modes = _loads(adapter, pick)
+    for mode in state_modes:
+        state = adapter.get_state(source)
+        check(lambda m, s=state, md=mode: adapter.load_state(m, s, md),
+              f"loading one state object in mode {mode!r}", mode in adapter.facts.aliasing)
+    if not file_modes:
+        return
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "weights"
         adapter.save_weights(source, path)
-        for mode in adapter.facts.load_modes:
+        for mode in file_modes:
             check(lambda m, md=mode: adapter.load_weights(m, path, md),
                   f"loading one weights file in mode {mode!r}", False)

@@ -405,12 +405,15 @@ class NnxAdapter(Adapter):
         # gave it, or zeros where a zero_grad through another model holding the
         # same Param emptied the slot since (as torch's step skips a None .grad).
         nnx, jnp = fw.nnx, fw.jnp
+        grads = entry[1]
         params = dict(self._flat(model))
         leaves = []
-        for path, leaf in nnx.to_flat_state(entry[1]):
+        for path, leaf in nnx.to_flat_state(grads):
             slot = self._slots.get(id(params[path]))
-            kept = slot is not None and slot[0] is params[path]
-            value = slot[1] if kept else np.zeros(np.shape(leaf[...]), np.float32)
+            if slot is not None and slot[0] is params[path]:
+                value = slot[1]
+            else:
+                value = np.zeros(np.shape(leaf[...]), np.float32)
             leaves.append((path, leaf.replace(jnp.asarray(np.array(value)))))
         # flax >= 0.11: Optimizer(model, tx, wrt=...) and update(model, grads);
         # it updates the model's Params in place (same objects), each once.

@@ -70,7 +70,9 @@ def bench(framework: str, *, seed: int = 0, baseline: str | None = None) -> dict
     bare = import_time("pass")
     fw_import = import_time(f"import {cls.module}")
     suite_import = import_time(SUITE_IMPORTS)
-    base = None if baseline is None else {"module": baseline, "import": round(import_time(f"import {baseline}"), 3)}
+    base = None
+    if baseline is not None:
+        base = {"module": baseline, "import": round(import_time(f"import {baseline}"), 3)}
     run = run_catalogue(framework, seed)
     report = run.report
     tests = sorted(
@@ -124,7 +126,8 @@ def _target(r: dict[str, Any]) -> tuple[str, bool]:
     return ", ".join(texts), met
 
 
-def table(results: list[dict[str, Any]], before: list[dict[str, Any]] | None = None, notes: str = "") -> str:
+def table(results: list[dict[str, Any]], before: list[dict[str, Any]] | None = None,
+          notes: str = "") -> str:
     """speed.md: one row per result, its target, the result it replaces
     (``before``, matched by identity) and ``notes`` appended."""
     was = {b["identity"]: b for b in before or []}
@@ -135,13 +138,13 @@ def table(results: list[dict[str, Any]], before: list[dict[str, Any]] | None = N
         "Default example count (100 per non-statistical property). Targets: every catalogue <= "
         f"{MAX_SECONDS:g} s; the reference <= 3 x `import torch` (measured in the same run), torch <= 6 x "
         "its own import.",
-        "Wall times on this project's machine (2 cores), one catalogue at a time; CPU is user + system of the "
-        "catalogue's process. Before: the measurement the work on speed started from (its catalogue had "
+        "Wall times on this project's machine (2 cores), one catalogue at a time; CPU is user + system of "
+        "the catalogue's process. Before: the measurement the work on speed started from (its catalogue had "
         "fewer clauses where its lifecycle column says so).",
         "",
         "| framework | import (s) | suite import (s) | catalogue wall (s) | before (s) | catalogue CPU (s) "
-        "| catalogue / import | target | met | outside tests (s) | by area (s) | of which lifecycle machine (s) "
-        "| slowest properties (s) |",
+        "| catalogue / import | target | met | outside tests (s) | by area (s) "
+        "| of which lifecycle machine (s) | slowest properties (s) |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in sorted(results, key=lambda r: r["identity"]):
@@ -157,7 +160,8 @@ def table(results: list[dict[str, Any]], before: list[dict[str, Any]] | None = N
         by_area = ", ".join(f"{a} {sec:.1f}" for a, sec in areas)
         lines.append(
             f"| {r['identity']} | {r['import']:.2f} | {r['suite_import']:.2f} | {r['catalogue_wall']:.1f} | "
-            f"{then} | {r['catalogue_cpu']:.1f} | {r['ratio']:.1f} | {target} | {'yes' if met else '**no**'} | "
+            f"{then} | {r['catalogue_cpu']:.1f} | {r['ratio']:.1f} | {target} | "
+            f"{'yes' if met else '**no**'} | "
             f"{outside:.1f} | {by_area} | {machine} | {slow} |"
         )
     text = "\n".join(lines) + "\n"

@@ -67,6 +67,7 @@ def merged(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("reports")
     for p in REPORTS.glob("conformance-*.json"):
         shutil.copy(p, d / p.name)
+    _SNAPSHOT[:] = sorted(d.glob("conformance-*.json"))
     assert cli.main(["report", str(d)]) == cli.EXIT_OK
     return d
 
@@ -93,8 +94,14 @@ def _select(driver: Any, element_id: str, value: str) -> None:
     Select(driver.find_element("id", element_id)).select_by_value(value)
 
 
+#: The reports the page was made from, copied once (a framework env of a
+#: parallel `tox -p` may rewrite reports/ while these tests run).
+_SNAPSHOT: list[Path] = []
+
+
 def _reports() -> list[dict[str, Any]]:
-    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(REPORTS.glob("conformance-*.json"))]
+    assert _SNAPSHOT, "the merged fixture has not copied the reports yet"
+    return [json.loads(p.read_text(encoding="utf-8")) for p in _SNAPSHOT]
 
 
 def test_the_page_loads_without_console_errors_and_shows_every_report(page: Any, tmp_path: Path) -> None:

@@ -67,7 +67,6 @@ def merged(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("reports")
     for p in REPORTS.glob("conformance-*.json"):
         shutil.copy(p, d / p.name)
-    _SNAPSHOT[:] = sorted(d.glob("conformance-*.json"))
     assert cli.main(["report", str(d)]) == cli.EXIT_OK
     return d
 
@@ -94,20 +93,18 @@ def _select(driver: Any, element_id: str, value: str) -> None:
     Select(driver.find_element("id", element_id)).select_by_value(value)
 
 
-#: The reports the page was made from, copied once (a framework env of a
-#: parallel `tox -p` may rewrite reports/ while these tests run).
-_SNAPSHOT: list[Path] = []
+def _reports(merged: Path) -> list[dict[str, Any]]:
+    """The reports the page was made from: the copies in ``merged`` (a
+    framework env of a parallel `tox -p` may rewrite reports/ meanwhile)."""
+    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(merged.glob("conformance-*.json"))]
 
 
-def _reports() -> list[dict[str, Any]]:
-    assert _SNAPSHOT, "the merged fixture has not copied the reports yet"
-    return [json.loads(p.read_text(encoding="utf-8")) for p in _SNAPSHOT]
-
-
-def test_the_page_loads_without_console_errors_and_shows_every_report(page: Any, tmp_path: Path) -> None:
+def test_the_page_loads_without_console_errors_and_shows_every_report(
+    page: Any, merged: Path, tmp_path: Path
+) -> None:
     logs = [entry for entry in page.get_log("browser") if entry["level"] in ("SEVERE", "WARNING")]
     assert logs == [], f"console: {logs}"
-    reports = _reports()
+    reports = _reports(merged)
     assert len(_columns(page)) == len(reports)
     assert sorted(_columns(page)) == sorted(r["framework"]["name"] for r in reports)
     rows = _visible(page, "#matrix tr[data-row]")
@@ -119,19 +116,19 @@ def test_the_page_loads_without_console_errors_and_shows_every_report(page: Any,
     print(f"screenshot: {shot}")
 
 
-def test_selecting_a_framework_hides_the_other_columns(page: Any) -> None:
+def test_selecting_a_framework_hides_the_other_columns(page: Any, merged: Path) -> None:
     _select(page, "f-fw", "keras")
-    keras = [r for r in _reports() if r["framework"]["name"] == "keras"]
+    keras = [r for r in _reports(merged) if r["framework"]["name"] == "keras"]
     assert _columns(page) == ["keras"] * len(keras)
-    assert f"{len(keras)} of {len(_reports())} reports" in page.find_element("id", "f-count").text
+    assert f"{len(keras)} of {len(_reports(merged))} reports" in page.find_element("id", "f-count").text
     # the evidence of other frameworks is hidden too
     shown = {el.get_attribute("data-fwrow") for el in _visible(page, "details.ev")}
     assert shown == {"keras"}
 
 
-def test_only_failures_keeps_exactly_the_clauses_that_fail_somewhere(page: Any) -> None:
+def test_only_failures_keeps_exactly_the_clauses_that_fail_somewhere(page: Any, merged: Path) -> None:
     page.find_element("id", "f-fail").click()
-    failing = {r["spec"] for rep in _reports() for r in rep["results"] if r["verdict"] in FAILING}
+    failing = {r["spec"] for rep in _reports(merged) for r in rep["results"] if r["verdict"] in FAILING}
     shown = {
         row.find_element("css selector", "th.clause code").text
         for row in _visible(page, "#matrix tr[data-row]")
@@ -141,7 +138,7 @@ def test_only_failures_keeps_exactly_the_clauses_that_fail_somewhere(page: Any) 
     _select(page, "f-fw", "torch")
     torch = {
         r["spec"]
-        for rep in _reports()
+        for rep in _reports(merged)
         if rep["framework"]["name"] == "torch"
         for r in rep["results"]
         if r["verdict"] in FAILING
